@@ -1,0 +1,128 @@
+# imgassure build. `make help` lists the targets.
+
+CC ?= cc
+BUILD ?= build
+PKGS := rdkafka avro-c hiredis libarchive libcurl jansson libcrypto
+
+OPTFLAGS ?= -O2 -g
+SANFLAGS ?=
+CFLAGS_BASE := -std=c11 -D_POSIX_C_SOURCE=200809L -D_DEFAULT_SOURCE \
+	-Wall -Wextra -Werror -pthread -Icommon -Iproducer -Iworker -I$(BUILD)
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell pkg-config --libs $(PKGS) 2>/dev/null)
+ALL_CFLAGS = $(CFLAGS_BASE) $(OPTFLAGS) $(SANFLAGS) $(PKG_CFLAGS) $(CFLAGS)
+ALL_LDFLAGS = $(SANFLAGS) -pthread $(LDFLAGS)
+LIBS_ALL = $(PKG_LIBS) -lz -lm
+
+SCHEMAS := $(sort $(wildcard schemas/*.avsc))
+COMMON_SRC := $(sort $(wildcard common/*.c))
+PRODUCER_LIB_SRC := producer/producer.c
+CLI_SRC := $(filter-out $(PRODUCER_LIB_SRC),$(sort $(wildcard producer/*.c)))
+WORKER_MAIN_SRC := worker/main.c
+WORKER_LIB_SRC := $(filter-out $(WORKER_MAIN_SRC),$(sort $(wildcard worker/*.c)))
+UNIT_TEST_SRC := $(sort $(wildcard tests/unit/test_*.c))
+
+obj = $(patsubst %.c,$(BUILD)/%.o,$(1))
+COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(BUILD)/schemas_embedded.o
+PRODUCER_LIB_OBJ := $(call obj,$(PRODUCER_LIB_SRC))
+WORKER_LIB_OBJ := $(call obj,$(WORKER_LIB_SRC))
+UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_TEST_SRC))
+
+LIBCOMMON := $(BUILD)/libimgassure_common.a
+LIBPRODUCER := $(BUILD)/libimgassure.a
+LIBWORKER := $(BUILD)/libimgassure_worker.a
+PROGRAMS := $(BUILD)/imgassure $(BUILD)/imgassure-worker \
+	$(BUILD)/imgassure-dev-broker
+
+export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
+
+.PHONY: all deps test test-unit test-e2e test-compose demo asan clean \
+	format format-check help image
+
+all: $(PROGRAMS) $(UNIT_TESTS)
+
+help:
+	@echo "make deps         install the Debian packages (as root)"
+	@echo "make              build the programs and unit tests"
+	@echo "make demo         scan a real Debian image end to end on loopback"
+	@echo "make test         unit, end-to-end and deployment checks"
+	@echo "make asan         the test suite under ASan and UBSan"
+	@echo "make format-check verify clang-format is satisfied"
+
+deps:
+	@dev/install-deps.sh
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -MMD -MP -c $< -o $@
+
+$(BUILD)/schemas_embedded.c: $(SCHEMAS) dev/embed-schemas.sh
+	@mkdir -p $(BUILD)
+	dev/embed-schemas.sh $(SCHEMAS) > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/schemas_embedded.o: $(BUILD)/schemas_embedded.c
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(LIBCOMMON): $(COMMON_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBPRODUCER): $(PRODUCER_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(LIBWORKER): $(WORKER_LIB_OBJ)
+	rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/imgassure: $(call obj,$(CLI_SRC)) $(LIBPRODUCER) $(LIBWORKER) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/imgassure-worker: $(call obj,$(WORKER_MAIN_SRC)) $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c) $(LIBCOMMON)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
+
+# The demo image: mmdebstrap's minbase bookworm as an OCI layout, cached
+# under .cache/ so later runs reuse it.
+image:
+	dev/build-image.sh
+
+test: deps
+	$(MAKE) all
+	$(MAKE) test-unit
+	$(MAKE) test-e2e
+	$(MAKE) test-compose
+
+test-unit: $(UNIT_TESTS)
+	tests/run-unit.sh $(UNIT_TESTS)
+
+test-e2e: $(PROGRAMS)
+	tests/dev/test_stack.sh
+	tests/e2e/run.sh
+
+test-compose:
+	docker-compose -f docker-compose.yml config -q
+	@echo "docker-compose.yml: valid"
+
+demo: deps
+	$(MAKE) all
+	dev/demo.sh
+
+asan: deps
+	$(MAKE) BUILD=build/asan OPTFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
+		IMGASSURE_BUILD=build/asan all test-unit test-e2e
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

@@ -1,0 +1,98 @@
+#!/bin/bash
+# Scans a real Debian image end to end on loopback: starts the embedded
+# Kafka broker, Redis and a registry, pushes a minbase bookworm image, runs
+# two workers, publishes one image-seen event as a Kubernetes workload
+# would, prints the PENDING_SCAN and SCANNED results, then stops everything
+# it started.
+set -euo pipefail
+
+repo_root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$repo_root"
+build_dir=${IMGASSURE_BUILD:-build}
+timeout_s=${IMGASSURE_DEMO_TIMEOUT_S:-300}
+state_dir=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-demo.XXXXXX")
+worker_pids=()
+
+cleanup() {
+    local status=$?
+
+    for pid in "${worker_pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${worker_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    if [ "$status" -ne 0 ]; then
+        for log in "$state_dir"/worker-*.log; do
+            [ -f "$log" ] || continue
+            echo "--- last lines of $log" >&2
+            tail -n 15 "$log" >&2
+        done
+    fi
+    dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
+    rm -rf "$state_dir"
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+step() {
+    printf '\n== %s\n' "$*"
+}
+
+step "building the demo image: mmdebstrap minbase bookworm (cached in .cache/)"
+dev/build-image.sh
+
+step "starting the embedded Kafka broker, Redis and a registry on 127.0.0.1"
+dev/stack.sh start "$state_dir"
+# shellcheck source=/dev/null
+. "$state_dir/env"
+
+step "pushing the image to the registry"
+dev/push-image.sh "$IMGASSURE_REGISTRY"
+image="$IMGASSURE_REGISTRY/demo/debian:bookworm"
+digest=$(curl -fsS -o /dev/null -D - \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    -H 'Accept: application/vnd.docker.distribution.manifest.v2+json' \
+    "http://$IMGASSURE_REGISTRY/v2/demo/debian/manifests/bookworm" |
+    tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+echo "image $image digest $digest"
+
+step "starting two workers in one consumer group"
+for number in 1 2; do
+    "$build_dir/imgassure-worker" --worker-id "demo-worker-$number" \
+        2>"$state_dir/worker-$number.log" &
+    worker_pids+=($!)
+done
+
+step "a Kubernetes workload runs the image: publishing one image-seen event"
+"$build_dir/imgassure" seen --account demo --env prod-cluster \
+    --kind KUBERNETES --image "$image" --digest "$digest" \
+    --workload deployment/web
+echo "published"
+
+step "scan results as they arrive (PENDING_SCAN first, then SCANNED)"
+"$build_dir/imgassure" results --follow --image "$image" \
+    --until-status SCANNED --timeout "$timeout_s"
+
+step "the SCANNED result, in brief (imgassure results --json has every field)"
+"$build_dir/imgassure" results --json --image "$image" |
+    /usr/bin/python3 -c '
+import json, sys
+for line in sys.stdin:
+    result = json.loads(line)
+    if result["status"] != "SCANNED":
+        continue
+    os = result["os"] or {}
+    print("status      ", result["status"])
+    print("os          ", os.get("pretty_name"))
+    print("packages    ", result["package_count"])
+    print("layers      ", result["layer_count"], "of", result["image_size_bytes"], "bytes")
+    print("platform    ", result["image"]["platform"], result["manifest_digest"])
+    print("scanned in  ", result["duration_ms"], "ms by", result["worker_id"])
+    names = [p["name"] + " " + p["version"] for p in result["packages"][:5]]
+    print("first five  ", ", ".join(names))
+    print("detail      ", result["status_detail"])
+'
+
+step "stopping the workers and the stack"

@@ -1,0 +1,272 @@
+#!/bin/bash
+# End-to-end tests on the development stack: the embedded Kafka broker,
+# redis-server and docker-registry on free 127.0.0.1 ports, the real demo
+# image, two workers and the imgassure command. Prints one line per test
+# and a closing "N passed, N failed" line; exits 1 when a test failed.
+set -uo pipefail
+
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo_root"
+build_dir=${IMGASSURE_BUILD:-build}
+imgassure="$build_dir/imgassure"
+result_timeout_s=${IMGASSURE_E2E_TIMEOUT_S:-240}
+state_dir=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-e2e.XXXXXX")
+worker_pids=()
+passed=0
+failed=0
+
+cleanup() {
+    stop_workers
+    dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
+    if [ "$failed" -eq 0 ]; then
+        rm -rf "$state_dir"
+    else
+        echo "logs kept in $state_dir"
+    fi
+}
+trap cleanup EXIT
+
+stop_workers() {
+    local pid
+    for pid in "${worker_pids[@]}"; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${worker_pids[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
+    worker_pids=()
+}
+
+start_worker() {
+    "$build_dir/imgassure-worker" --worker-id "e2e-worker-$1" \
+        2>>"$state_dir/worker-$1.log" &
+    worker_pids+=($!)
+}
+
+# Runs one test function; its output goes to the log unless it fails.
+run_test() {
+    local name=$1
+    local log="$state_dir/test-$name.log"
+
+    if "$name" >"$log" 2>&1; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        sed 's/^/     | /' "$log" | tail -n 30
+        failed=$((failed + 1))
+    fi
+}
+
+fail() {
+    echo "assertion failed: $*"
+    return 1
+}
+
+publish_seen() {
+    "$imgassure" seen --account "$1" --env "$2" --kind KUBERNETES \
+        --image "$image" --digest "$digest" --workload deployment/e2e
+}
+
+# Prints the JSON results of one account and environment until one has the
+# wanted status, or fails after the timeout.
+wait_for_status() {
+    local account=$1 environment=$2 wanted=$3
+    local deadline=$((SECONDS + result_timeout_s))
+
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --account "$account" >"$state_dir/results.json" ||
+            return 1
+        if /usr/bin/python3 - "$environment" "$wanted" "$state_dir/results.json" \
+            >"$state_dir/wanted.json" <<'EOF'; then
+import json, sys
+environment, wanted = sys.argv[1], sys.argv[2]
+for line in open(sys.argv[3]):
+    result = json.loads(line)
+    if result["image"]["environment_id"] == environment and result["status"] == wanted:
+        print(line.strip())
+        sys.exit(0)
+sys.exit(1)
+EOF
+            return 0
+        fi
+        sleep 1
+    done
+    fail "no $wanted result for $account/$environment within ${result_timeout_s}s"
+}
+
+test_debian_image_scanned_with_dpkg_packages() {
+    publish_seen e2e-first prod || return 1
+    wait_for_status e2e-first prod PENDING_SCAN || return 1
+    wait_for_status e2e-first prod SCANNED || return 1
+
+    /usr/bin/python3 - "$state_dir/wanted.json" "$packages_tsv" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+expected = set()
+for line in open(sys.argv[2]):
+    fields = line.rstrip("\n").split("\t")
+    if fields and fields[0] == "installed":
+        expected.add((fields[1], fields[2]))
+scanned = {(p["name"], p["version"]) for p in result["packages"]}
+assert result["os"]["id"] == "debian", result["os"]
+assert result["os"]["version_id"] == "12", result["os"]
+assert result["package_count"] == len(result["packages"])
+assert len(expected) > 50, "dpkg-query listed only %d packages" % len(expected)
+missing, extra = expected - scanned, scanned - expected
+assert not missing and not extra, "missing %s extra %s" % (sorted(missing)[:10], sorted(extra)[:10])
+assert result["layer_count"] >= 1
+assert result["image_size_bytes"] > 0
+assert result["manifest_digest"].startswith("sha256:")
+assert result["image"]["platform"] == "linux/amd64", result["image"]["platform"]
+print("scanned %d packages, equal to dpkg-query" % len(scanned))
+EOF
+}
+
+test_seen_again_does_not_rescan() {
+    publish_seen e2e-first prod || return 1
+    # A new environment after it shows the workers consumed the repeat.
+    publish_seen e2e-first staging || return 1
+    wait_for_status e2e-first staging SCANNED || return 1
+
+    # Redelivery may publish a result twice, but always for the same
+    # request: a repeat sighting must not create a second request.
+    "$imgassure" results --json --account e2e-first >"$state_dir/results.json" || return 1
+    /usr/bin/python3 - "$state_dir/results.json" <<'EOF'
+import json, sys
+requests = {json.loads(line)["request_id"] for line in open(sys.argv[1])
+            if json.loads(line)["image"]["environment_id"] == "prod"}
+assert len(requests) == 1, "prod has %d scan requests: %s" % (len(requests), requests)
+EOF
+}
+
+# Produces raw bytes to a topic, then expects them on its dead-letter queue
+# with the reason, and expects the workers to go on scanning.
+check_dead_letter() {
+    local topic=$1 key=$2 account=$3
+    printf 'not an avro message' |
+        kcat -b "$IMGASSURE_BROKERS" -P -t "imgassure.$topic" -k "$key" || return 1
+
+    local deadline=$((SECONDS + 60)) found=""
+    while [ "$SECONDS" -lt "$deadline" ] && [ -z "$found" ]; do
+        found=$(kcat -b "$IMGASSURE_BROKERS" -C -t "imgassure.$topic.dlq" -e -q \
+            -f '%k|%h|%s\n' 2>/dev/null | grep "^$key|" || true)
+        sleep 1
+    done
+    [ -n "$found" ] || fail "no message with key $key on imgassure.$topic.dlq"
+    echo "$found"
+    case $found in
+    *imgassure.error=*) ;;
+    *) fail "dead-letter message has no imgassure.error header: $found" ;;
+    esac
+    case $found in
+    *"|not an avro message") ;;
+    *) fail "dead-letter message does not carry the original value: $found" ;;
+    esac
+
+    publish_seen "$account" prod || return 1
+    wait_for_status "$account" prod SCANNED
+}
+
+test_malformed_seen_event_goes_to_dlq() {
+    check_dead_letter images.seen bad-seen-key e2e-after-bad-seen
+}
+
+test_malformed_scan_request_goes_to_dlq() {
+    check_dead_letter scan.requests bad-request-key e2e-after-bad-request
+}
+
+test_request_scan_rescans_on_demand() {
+    local request_id
+    request_id=$("$imgassure" request-scan --account e2e-first --env prod \
+        --kind KUBERNETES --image "$image" --digest "$digest") || return 1
+    local deadline=$((SECONDS + result_timeout_s))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        if "$imgassure" results --json --request-id "$request_id" |
+            grep -q '"status": *"SCANNED"'; then
+            return 0
+        fi
+        sleep 1
+    done
+    fail "no SCANNED result for request $request_id"
+}
+
+test_cli_rejects_bad_arguments_with_exit_2() {
+    local output status
+    output=$("$imgassure" seen --no-such-option 2>&1)
+    status=$?
+    [ "$status" -eq 2 ] || fail "exit status $status, expected 2"
+    [ "$(printf '%s\n' "$output" | wc -l)" -eq 1 ] || fail "more than one line: $output"
+    output=$("$imgassure" seen --account acme --env prod --image 'UPPER/Case:bad tag' 2>&1)
+    status=$?
+    [ "$status" -eq 2 ] || fail "invalid reference: exit status $status, expected 2"
+    echo "$output" | grep -q "invalid image reference" || fail "unclear message: $output"
+    output=$("$build_dir/imgassure-worker" --pull-timeout soon 2>&1)
+    status=$?
+    [ "$status" -eq 2 ] || fail "worker: exit status $status, expected 2"
+    echo "$output"
+}
+
+test_help_lists_every_option_with_default() {
+    local command
+    for command in seen request-scan results; do
+        "$imgassure" "$command" --help >"$state_dir/help.txt" || return 1
+        grep -q -- "--brokers" "$state_dir/help.txt" || fail "$command --help lacks --brokers"
+        grep -q "default:" "$state_dir/help.txt" || fail "$command --help shows no defaults"
+    done
+    "$build_dir/imgassure-worker" --help | grep -q "IMGASSURE_REDIS_URL" ||
+        fail "worker --help lacks IMGASSURE_REDIS_URL"
+}
+
+test_worker_leaves_group_on_sigterm() {
+    local pid=${worker_pids[0]}
+    kill -TERM "$pid"
+    local status=0
+    wait "$pid" || status=$?
+    worker_pids=("${worker_pids[@]:1}")
+    [ "$status" -eq 0 ] || fail "worker exited with $status after SIGTERM"
+    grep -q "stopping worker=e2e-worker-1" "$state_dir/worker-1.log" ||
+        fail "no shutdown line in the worker log"
+    # The remaining worker takes over all partitions and still scans.
+    publish_seen e2e-after-sigterm prod || return 1
+    wait_for_status e2e-after-sigterm prod SCANNED
+}
+
+echo "building and pushing the test image"
+dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
+    tail -n 20 "$state_dir/build-image.log"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+packages_tsv="$repo_root/.cache/images/debian-bookworm-minbase/packages.tsv"
+dev/stack.sh start "$state_dir" >"$state_dir/stack.log" 2>&1 || {
+    tail -n 20 "$state_dir/stack.log"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+# shellcheck source=/dev/null
+. "$state_dir/env"
+dev/push-image.sh "$IMGASSURE_REGISTRY" >"$state_dir/push.log" 2>&1 || {
+    tail -n 20 "$state_dir/push.log"
+    echo "0 passed, 1 failed"
+    exit 1
+}
+image="$IMGASSURE_REGISTRY/demo/debian:bookworm"
+digest=$(curl -fsS -o /dev/null -D - \
+    -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+    "http://$IMGASSURE_REGISTRY/v2/demo/debian/manifests/bookworm" |
+    tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+start_worker 1
+start_worker 2
+
+run_test test_cli_rejects_bad_arguments_with_exit_2
+run_test test_help_lists_every_option_with_default
+run_test test_debian_image_scanned_with_dpkg_packages
+run_test test_seen_again_does_not_rescan
+run_test test_malformed_seen_event_goes_to_dlq
+run_test test_malformed_scan_request_goes_to_dlq
+run_test test_request_scan_rescans_on_demand
+run_test test_worker_leaves_group_on_sigterm
+
+echo "end-to-end: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]

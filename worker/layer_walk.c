@@ -1,0 +1,447 @@
+/*
+ * The tar reader is libarchive's. Each entry is classified by its
+ * normalised path. Whiteouts become deletions in the open change set, and
+ * kept files are read into memory. Every other entry is reported so that
+ * it replaces what lower layers had at its path, and its body is skipped.
+ */
+#include "layer_walk.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "rootfs.h"
+
+/* libarchive's read size; large blocks keep pipe reads few. */
+#define READ_BLOCK_BYTES (256 * 1024)
+
+#define WHITEOUT_PREFIX ".wh."
+#define OPAQUE_MARKER ".wh..wh..opq"
+/* aufs bookkeeping entries (.wh..wh.plnk, .wh..wh.aufs) hide nothing. */
+#define AUFS_PREFIX ".wh..wh."
+
+struct walk {
+    struct archive *archive;
+    struct rootfs_layer *layer;
+    const struct rootfs_limits *limits;
+    struct layer_walk_stats *stats;
+    char *path; /* the entry's normalised path */
+    char *link; /* a hard link's normalised target */
+    char *errbuf;
+    size_t errbuf_size;
+};
+
+const char *layer_walk_result_name(enum layer_walk_result result)
+{
+    switch (result) {
+    case LAYER_WALK_OK:
+        return "ok";
+    case LAYER_WALK_CORRUPT:
+        return "corrupt";
+    case LAYER_WALK_TOO_LARGE:
+        return "too large";
+    case LAYER_WALK_NO_MEMORY:
+        return "out of memory";
+    }
+    return "unknown";
+}
+
+static enum layer_walk_result from_rootfs(enum rootfs_status status)
+{
+    switch (status) {
+    case ROOTFS_OK:
+        return LAYER_WALK_OK;
+    case ROOTFS_TOO_LARGE:
+        return LAYER_WALK_TOO_LARGE;
+    case ROOTFS_NO_MEMORY:
+        return LAYER_WALK_NO_MEMORY;
+    }
+    return LAYER_WALK_NO_MEMORY;
+}
+
+static enum layer_walk_result archive_failure(struct walk *walk)
+{
+    const char *message = archive_error_string(walk->archive);
+    int error = archive_errno(walk->archive);
+
+    snprintf(walk->errbuf, walk->errbuf_size,
+             "layer is not a readable tar stream after %llu entries: %s",
+             (unsigned long long)walk->stats->entries,
+             message ? message : "unknown libarchive error");
+    return error == ENOMEM ? LAYER_WALK_NO_MEMORY : LAYER_WALK_CORRUPT;
+}
+
+/*
+ * Writes raw as a relative path without empty or "." components into out
+ * ("./a//b/" becomes "a/b"; the root becomes ""). Returns -1 for a path
+ * with a ".." component or one longer than capacity - 1 bytes. A leading
+ * "/" is dropped, as tar does on extraction.
+ */
+static int path_normalize(const char *raw, char *out, size_t capacity)
+{
+    size_t used = 0;
+
+    while (*raw) {
+        while (*raw == '/')
+            raw++;
+        if (*raw == '\0')
+            break;
+
+        const char *slash = strchr(raw, '/');
+        size_t length = slash ? (size_t)(slash - raw) : strlen(raw);
+        if (length == 1 && raw[0] == '.') {
+            raw += length;
+            continue;
+        }
+        if (length == 2 && raw[0] == '.' && raw[1] == '.')
+            return -1;
+        if (used + (used > 0) + length >= capacity)
+            return -1;
+
+        if (used > 0)
+            out[used++] = '/';
+        memcpy(out + used, raw, length);
+        used += length;
+        raw += length;
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+static const char *entry_path(struct archive_entry *entry)
+{
+    const char *path = archive_entry_pathname(entry);
+
+    /* A pax UTF-8 name the current locale cannot express. */
+    if (!path)
+        path = archive_entry_pathname_utf8(entry);
+    return path;
+}
+
+static const char *entry_symlink(struct archive_entry *entry)
+{
+    const char *target = archive_entry_symlink(entry);
+
+    if (!target)
+        target = archive_entry_symlink_utf8(entry);
+    return target;
+}
+
+static const char *entry_hardlink(struct archive_entry *entry)
+{
+    const char *target = archive_entry_hardlink(entry);
+
+    if (!target)
+        target = archive_entry_hardlink_utf8(entry);
+    return target;
+}
+
+/* base points at the last component of walk->path. */
+static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
+{
+    if (strcmp(base, OPAQUE_MARKER) == 0) {
+        walk->stats->whiteouts++;
+        if (base == walk->path)
+            base[0] = '\0';
+        else
+            base[-1] = '\0';
+        return from_rootfs(rootfs_layer_opaque(
+            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+    }
+    if (strncmp(base, AUFS_PREFIX, strlen(AUFS_PREFIX)) == 0)
+        return LAYER_WALK_OK;
+
+    const char *name = base + strlen(WHITEOUT_PREFIX);
+    if (name[0] == '\0' || strcmp(name, ".") == 0 || strcmp(name, "..") == 0) {
+        walk->stats->ignored_entries++;
+        return LAYER_WALK_OK;
+    }
+
+    walk->stats->whiteouts++;
+    memmove(base, name, strlen(name) + 1);
+    return from_rootfs(rootfs_layer_whiteout(walk->layer, walk->path,
+                                             walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result walk_symlink(struct walk *walk,
+                                           struct archive_entry *entry)
+{
+    const char *target = entry_symlink(entry);
+
+    /* A link we cannot store still replaces what lower layers held. */
+    if (!target || target[0] == '\0' ||
+        strlen(target) > walk->limits->max_path_bytes) {
+        walk->stats->ignored_entries++;
+        return from_rootfs(rootfs_layer_put_other(
+            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+    }
+
+    walk->stats->symlinks++;
+    return from_rootfs(rootfs_layer_put_symlink(
+        walk->layer, walk->path, target, walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result walk_hardlink(struct walk *walk,
+                                            const char *target)
+{
+    if (path_normalize(target, walk->link, walk->limits->max_path_bytes + 1) !=
+            0 ||
+        walk->link[0] == '\0') {
+        walk->stats->ignored_entries++;
+        return from_rootfs(rootfs_layer_put_other(
+            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+    }
+
+    int resolved = 0;
+    enum rootfs_status status =
+        rootfs_layer_put_hardlink(walk->layer, walk->path, walk->link,
+                                  &resolved, walk->errbuf, walk->errbuf_size);
+    if (status != ROOTFS_OK)
+        return from_rootfs(status);
+
+    if (!resolved)
+        walk->stats->unresolved_links++;
+    else if (rootfs_classify(walk->path) == ROOTFS_KEEP)
+        walk->stats->kept_files++;
+    return LAYER_WALK_OK;
+}
+
+static enum layer_walk_result walk_kept_file(struct walk *walk,
+                                             struct archive_entry *entry)
+{
+    la_int64_t declared = archive_entry_size(entry);
+    if (declared < 0) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "%s has a negative size in its tar header", walk->path);
+        return LAYER_WALK_CORRUPT;
+    }
+
+    enum rootfs_status status =
+        rootfs_layer_check_file(walk->layer, walk->path, (uint64_t)declared,
+                                walk->errbuf, walk->errbuf_size);
+    if (status != ROOTFS_OK)
+        return from_rootfs(status);
+
+    size_t size = (size_t)declared;
+    char *data = malloc(size + 1);
+    if (!data) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "out of memory reading %s (%zu bytes)", walk->path, size);
+        return LAYER_WALK_NO_MEMORY;
+    }
+
+    size_t done = 0;
+    while (done < size) {
+        la_ssize_t count =
+            archive_read_data(walk->archive, data + done, size - done);
+        if (count < 0) {
+            free(data);
+            return archive_failure(walk);
+        }
+        if (count == 0)
+            break;
+        done += (size_t)count;
+    }
+    if (done < size) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "%s is truncated: %zu of %zu bytes", walk->path, done, size);
+        free(data);
+        return LAYER_WALK_CORRUPT;
+    }
+    data[size] = '\0';
+
+    walk->stats->kept_files++;
+    return from_rootfs(rootfs_layer_put_file(
+        walk->layer, walk->path, data, size, walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result walk_entry(struct walk *walk,
+                                         struct archive_entry *entry)
+{
+    const char *raw = entry_path(entry);
+    if (!raw || path_normalize(raw, walk->path,
+                               walk->limits->max_path_bytes + 1) != 0) {
+        walk->stats->ignored_entries++;
+        return LAYER_WALK_OK;
+    }
+    if (walk->path[0] == '\0')
+        return LAYER_WALK_OK;
+
+    char *slash = strrchr(walk->path, '/');
+    char *base = slash ? slash + 1 : walk->path;
+    if (strncmp(base, WHITEOUT_PREFIX, strlen(WHITEOUT_PREFIX)) == 0)
+        return walk_whiteout(walk, base);
+
+    /* pax lets a hard link carry its own data; such an entry is a file. */
+    const char *hardlink = entry_hardlink(entry);
+    if (hardlink && archive_entry_size(entry) == 0)
+        return walk_hardlink(walk, hardlink);
+
+    switch (archive_entry_filetype(entry)) {
+    case AE_IFDIR:
+        return from_rootfs(rootfs_layer_put_directory(
+            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+    case AE_IFLNK:
+        return walk_symlink(walk, entry);
+    case AE_IFREG:
+        if (rootfs_classify(walk->path) == ROOTFS_KEEP)
+            return walk_kept_file(walk, entry);
+        break;
+    default:
+        break;
+    }
+    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
+                                              walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result check_counts(struct walk *walk,
+                                           struct archive_entry *entry)
+{
+    const struct rootfs_limits *limits = walk->limits;
+
+    if (walk->stats->entries > limits->max_layer_entries) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "layer has more than %zu entries (max_layer_entries)",
+                 limits->max_layer_entries);
+        return LAYER_WALK_TOO_LARGE;
+    }
+
+    la_int64_t position = archive_filter_bytes(walk->archive, 0);
+    la_int64_t size = archive_entry_size(entry);
+    uint64_t end = (uint64_t)(position > 0 ? position : 0) +
+                   (uint64_t)(size > 0 ? size : 0);
+    if (end > limits->max_layer_bytes) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "layer is larger than %llu bytes uncompressed "
+                 "(max_layer_bytes), reached at entry %llu",
+                 (unsigned long long)limits->max_layer_bytes,
+                 (unsigned long long)walk->stats->entries);
+        return LAYER_WALK_TOO_LARGE;
+    }
+    return LAYER_WALK_OK;
+}
+
+static enum layer_walk_result walk_entries(struct walk *walk)
+{
+    for (;;) {
+        struct archive_entry *entry = NULL;
+        int status = archive_read_next_header(walk->archive, &entry);
+        /* NOTE: an uncompressed tar cut exactly between two entries reads
+         * as complete here; only the layer's digest check can tell. */
+        if (status == ARCHIVE_EOF)
+            return LAYER_WALK_OK;
+        /* ARCHIVE_WARN still gives a usable entry (an unconvertible
+         * name, an ignored pax attribute); RETRY means a damaged header. */
+        if (status < ARCHIVE_WARN)
+            return archive_failure(walk);
+
+        walk->stats->entries++;
+        enum layer_walk_result result = check_counts(walk, entry);
+        if (result == LAYER_WALK_OK)
+            result = walk_entry(walk, entry);
+        if (result != LAYER_WALK_OK)
+            return result;
+
+        if (archive_read_data_skip(walk->archive) < ARCHIVE_WARN)
+            return archive_failure(walk);
+    }
+}
+
+/*
+ * Reads what follows the tar end marker (record padding, a compressor's
+ * trailer). A process writing the layer into a pipe can then finish, and a
+ * digest computed on the way covers every byte.
+ */
+static void drain_fd(int fd, uint64_t limit)
+{
+    char buffer[16384];
+    uint64_t total = 0;
+
+    while (total < limit) {
+        ssize_t count = read(fd, buffer, sizeof(buffer));
+        if (count < 0 && errno == EINTR)
+            continue;
+        if (count <= 0)
+            return;
+        total += (uint64_t)count;
+    }
+}
+
+static struct archive *archive_open(void)
+{
+    struct archive *archive = archive_read_new();
+    if (!archive)
+        return NULL;
+
+    /* The compressions registries and docker save use, each through its
+     * library (Debian 12's libarchive links zlib, libzstd, libbz2 and
+     * liblzma). archive_read_support_filter_all() is avoided because some
+     * of its filters (lrzip, grzip) run an external program on the data. */
+    archive_read_support_filter_gzip(archive);
+    archive_read_support_filter_zstd(archive);
+    archive_read_support_filter_bzip2(archive);
+    archive_read_support_filter_xz(archive);
+    archive_read_support_format_tar(archive);
+    return archive;
+}
+
+enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
+                                     struct layer_walk_stats *stats,
+                                     char *errbuf, size_t errbuf_size)
+{
+    struct layer_walk_stats unused;
+    struct walk walk = {
+        .limits = rootfs_get_limits(fs),
+        .stats = stats ? stats : &unused,
+        .errbuf = errbuf,
+        .errbuf_size = errbuf_size,
+    };
+    enum layer_walk_result result = LAYER_WALK_NO_MEMORY;
+
+    memset(walk.stats, 0, sizeof(*walk.stats));
+    snprintf(errbuf, errbuf_size, "out of memory opening the layer");
+
+    walk.archive = archive_open();
+    if (!walk.archive)
+        return result;
+
+    walk.path = malloc(walk.limits->max_path_bytes + 1);
+    walk.link = malloc(walk.limits->max_path_bytes + 1);
+    if (!walk.path || !walk.link)
+        goto out_free_buffers;
+
+    walk.layer = rootfs_layer_new(fs);
+    if (!walk.layer)
+        goto out_free_buffers;
+
+    if (archive_read_open_fd(walk.archive, fd, READ_BLOCK_BYTES) !=
+        ARCHIVE_OK) {
+        result = archive_failure(&walk);
+        goto out_free_layer;
+    }
+
+    result = walk_entries(&walk);
+    walk.stats->bytes_uncompressed =
+        (uint64_t)archive_filter_bytes(walk.archive, 0);
+    if (result != LAYER_WALK_OK)
+        goto out_free_layer;
+
+    drain_fd(fd, walk.limits->max_layer_bytes);
+    rootfs_layer_commit(walk.layer);
+    walk.layer = NULL;
+    if (errbuf_size > 0)
+        errbuf[0] = '\0';
+
+out_free_layer:
+    rootfs_layer_free(walk.layer);
+out_free_buffers:
+    free(walk.link);
+    free(walk.path);
+    archive_read_free(walk.archive);
+    return result;
+}

@@ -1,0 +1,139 @@
+/* imgassure-worker: consumes image events and scan requests, scans images
+ * and publishes results. */
+#include "log.h"
+#include "options.h"
+#include "worker.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+static const struct option_spec worker_options[] = {
+    {"brokers", 'b', OPTION_STRING, "IMGASSURE_BROKERS", NULL,
+     "HOST:PORT,...", "Kafka bootstrap brokers (required)"},
+    {"topic-prefix", 0, OPTION_STRING, "IMGASSURE_TOPIC_PREFIX", "imgassure.",
+     "PREFIX", "prefix of every topic name"},
+    {"property", 'X', OPTION_LIST, NULL, NULL, "KEY=VALUE",
+     "librdkafka property for the consumer and producer, repeatable"},
+    {"group-id", 'g', OPTION_STRING, "IMGASSURE_GROUP_ID", "imgassure-workers",
+     "GROUP", "consumer group every worker of one deployment joins"},
+    {"redis-url", 'r', OPTION_STRING, "IMGASSURE_REDIS_URL",
+     "redis://127.0.0.1:6379", "URL", "Redis holding the image state"},
+    {"worker-id", 0, OPTION_STRING, "IMGASSURE_WORKER_ID", NULL, "ID",
+     "name in results and logs (default: HOSTNAME-PID)"},
+    {"auth-file", 0, OPTION_STRING, "IMGASSURE_AUTH_FILE", NULL, "PATH",
+     "registry credentials: containers auth.json or docker config.json"},
+    {"insecure-registries", 0, OPTION_STRING, "IMGASSURE_INSECURE_REGISTRIES",
+     NULL, "HOST:PORT,...",
+     "registries reached over plain HTTP; all others use verified HTTPS"},
+    {"connect-timeout", 0, OPTION_INT, "IMGASSURE_CONNECT_TIMEOUT_S", "15",
+     "SECONDS", "time allowed to connect to a registry"},
+    {"pull-timeout", 0, OPTION_INT, "IMGASSURE_PULL_TIMEOUT_S", "1800",
+     "SECONDS", "time allowed for one registry request, a layer included"},
+    {"delivery-timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS",
+     "60000", "MILLISECONDS",
+     "time to wait for Kafka to acknowledge a result before retrying"},
+    {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
+     "lowest level logged: debug, info, warning or error"},
+};
+
+#define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_stop_signal(int signal_number)
+{
+    (void)signal_number;
+    stop_requested = 1;
+}
+
+static int parse_level(const char *name, int *level)
+{
+    static const struct {
+        const char *name;
+        int level;
+    } levels[] = {{"debug", LOG_DEBUG},
+                  {"info", LOG_INFO},
+                  {"warning", LOG_WARNING},
+                  {"error", LOG_ERR}};
+
+    for (size_t i = 0; i < COUNT(levels); i++) {
+        if (strcmp(name, levels[i].name) == 0) {
+            *level = levels[i].level;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+static void install_signal_handlers(void)
+{
+    struct sigaction action;
+
+    memset(&action, 0, sizeof(action));
+    action.sa_handler = on_stop_signal;
+    sigemptyset(&action.sa_mask);
+    sigaction(SIGTERM, &action, NULL);
+    sigaction(SIGINT, &action, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
+static int usage_error(const char *message)
+{
+    fprintf(stderr, "imgassure-worker: %s\n", message);
+    return 2;
+}
+
+int main(int argc, char **argv)
+{
+    struct option_values values;
+    struct worker_config config;
+    char errbuf[256], default_id[128], host[64];
+    int level;
+
+    if (options_parse(worker_options, COUNT(worker_options), argc, argv,
+                      &values, errbuf, sizeof(errbuf)) != 0)
+        return usage_error(errbuf);
+    if (values.help_requested) {
+        options_print_help(stdout, "imgassure-worker [OPTIONS]",
+                           "Consumes image-seen events and scan requests, "
+                           "scans images and publishes scan results.",
+                           worker_options, COUNT(worker_options));
+        return 0;
+    }
+    if (values.first_operand < argc)
+        return usage_error("unexpected argument (see --help)");
+    if (parse_level(options_get(&values, "log-level"), &level) != 0)
+        return usage_error("invalid --log-level: use debug, info, warning or "
+                           "error");
+    if (options_get(&values, "brokers") == NULL)
+        return usage_error("missing --brokers (or IMGASSURE_BROKERS)");
+
+    memset(&config, 0, sizeof(config));
+    gethostname(host, sizeof(host));
+    host[sizeof(host) - 1] = '\0';
+    snprintf(default_id, sizeof(default_id), "%s-%d", host, (int)getpid());
+    config.brokers = options_get(&values, "brokers");
+    config.kafka_properties = options_get_list(&values, "property",
+                                               &config.kafka_property_count);
+    config.topic_prefix = options_get(&values, "topic-prefix");
+    config.group_id = options_get(&values, "group-id");
+    config.redis_url = options_get(&values, "redis-url");
+    config.worker_id = options_get(&values, "worker-id");
+    if (config.worker_id == NULL)
+        config.worker_id = default_id;
+    config.delivery_timeout_ms =
+        (int)options_get_int(&values, "delivery-timeout-ms", 60000);
+    config.scan.credentials_file = options_get(&values, "auth-file");
+    config.scan.insecure_registries =
+        options_get(&values, "insecure-registries");
+    config.scan.connect_timeout_s =
+        options_get_int(&values, "connect-timeout", 15);
+    config.scan.pull_timeout_s = options_get_int(&values, "pull-timeout", 1800);
+    config.scan.abort_requested = &stop_requested;
+
+    log_setup("imgassure-worker", level);
+    install_signal_handlers();
+    return worker_run(&config, &stop_requested);
+}

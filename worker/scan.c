@@ -1,0 +1,492 @@
+#include "scan.h"
+
+#include "dpkg.h"
+#include "image_ref.h"
+#include "layer_walk.h"
+#include "manifest.h"
+#include "os_release.h"
+#include "registry.h"
+#include "rootfs.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define SCAN_ABANDONED (-1)
+
+/* Everything one scan holds; freed by scan_context_clear. */
+struct scan_context {
+    const struct scan_options *options;
+    const struct scan_request *request;
+    struct scan_result *result;
+    struct registry_client *client;
+    struct image_ref ref;
+    struct manifest *manifest; /* the platform manifest being scanned */
+    struct rootfs *fs;
+};
+
+static int set_status(struct scan_result *result, enum scan_status status,
+                      const char *format, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int set_status(struct scan_result *result, enum scan_status status,
+                      const char *format, ...)
+{
+    char detail[1024];
+    va_list args;
+
+    va_start(args, format);
+    vsnprintf(detail, sizeof(detail), format, args);
+    va_end(args);
+
+    free(result->status_detail);
+    result->status = status;
+    result->status_detail = strdup(detail);
+    return 0;
+}
+
+static int aborted(const struct scan_context *scan)
+{
+    const volatile sig_atomic_t *flag = scan->options->abort_requested;
+
+    return flag != NULL && *flag != 0;
+}
+
+/* Maps a registry failure to the status the user acts on, with advice. */
+static int registry_failure(struct scan_context *scan,
+                            enum registry_status status, const char *what,
+                            const char *reason)
+{
+    switch (status) {
+    case REGISTRY_UNAUTHORIZED:
+        return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
+                          "%s: %s; give the workers credentials for %s in "
+                          "their auth file, or trust the registry's "
+                          "certificate",
+                          what, reason, scan->ref.registry);
+    case REGISTRY_TIMEOUT:
+        return set_status(scan->result, SCAN_STATUS_TIMEOUT,
+                          "%s: %s; the image will be retried, or raise "
+                          "IMGASSURE_PULL_TIMEOUT_S for very large images",
+                          what, reason);
+    case REGISTRY_NETWORK:
+        return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
+                          "%s: %s; check that the workers can reach %s",
+                          what, reason, scan->ref.registry);
+    case REGISTRY_NOT_FOUND:
+        return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
+                          "%s: %s; the image is not in the registry (deleted, "
+                          "or a wrong name)",
+                          what, reason);
+    case REGISTRY_DIGEST_MISMATCH:
+    case REGISTRY_INVALID_RESPONSE:
+        return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                          "%s: %s; the registry served broken content, the "
+                          "scan will be retried",
+                          what, reason);
+    case REGISTRY_ABORTED:
+        return SCAN_ABANDONED;
+    default:
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR, "%s: %s",
+                          what, reason);
+    }
+}
+
+static int open_client(struct scan_context *scan)
+{
+    struct registry_options options;
+    char errbuf[512];
+
+    registry_options_init(&options);
+    options.credentials_path = scan->options->credentials_file;
+    options.insecure_registries = scan->options->insecure_registries;
+    if (scan->options->connect_timeout_s > 0)
+        options.connect_timeout_s = scan->options->connect_timeout_s;
+    if (scan->options->pull_timeout_s > 0)
+        options.total_timeout_s = scan->options->pull_timeout_s;
+
+    scan->client = registry_client_new(&options, errbuf, sizeof(errbuf));
+    if (scan->client == NULL)
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
+                          "registry client setup failed: %s", errbuf);
+    return 0;
+}
+
+/* Fetches and parses the manifest or index that reference names. */
+static int fetch_manifest(struct scan_context *scan, const char *reference,
+                          struct manifest **parsed, char *digest,
+                          size_t digest_size)
+{
+    struct registry_manifest fetched;
+    enum registry_status status;
+    char errbuf[512];
+    int failed;
+
+    status = registry_fetch_manifest(scan->client, scan->ref.registry,
+                                     scan->ref.repository, reference,
+                                     &fetched, errbuf, sizeof(errbuf));
+    if (status != REGISTRY_OK)
+        return registry_failure(scan, status, "manifest fetch failed",
+                                errbuf);
+
+    failed = manifest_parse(fetched.body, fetched.size,
+                            fetched.content_type, parsed, errbuf,
+                            sizeof(errbuf));
+    snprintf(digest, digest_size, "%s", fetched.digest);
+    registry_manifest_clear(&fetched);
+    if (failed)
+        return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
+                          "the manifest of %s is not a container image "
+                          "manifest: %s",
+                          reference, errbuf);
+    return 0;
+}
+
+/* Resolves the request's reference to one platform manifest. */
+static int resolve_manifest(struct scan_context *scan)
+{
+    const struct manifest_child *child;
+    struct manifest *top = NULL;
+    char digest[IMAGE_REF_DIGEST_MAX + 1];
+    char errbuf[512];
+    int outcome;
+
+    outcome = fetch_manifest(scan, image_ref_get_reference(&scan->ref), &top,
+                             digest, sizeof(digest));
+    if (outcome != 0 || top == NULL)
+        return outcome;
+    if (top->kind == MANIFEST_KIND_MANIFEST) {
+        scan->manifest = top;
+        scan->result->manifest_digest = strdup(digest);
+        return 0;
+    }
+
+    if (manifest_select_platform(top, scan->request->image.platform, &child,
+                                 errbuf, sizeof(errbuf)) != 0) {
+        manifest_free(top);
+        return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "%s; imgassure scans Linux images only", errbuf);
+    }
+    snprintf(digest, sizeof(digest), "%s", child->descriptor.digest);
+    manifest_free(top);
+
+    outcome = fetch_manifest(scan, digest, &scan->manifest, digest,
+                             sizeof(digest));
+    if (outcome != 0 || scan->manifest == NULL)
+        return outcome;
+    if (scan->manifest->kind != MANIFEST_KIND_MANIFEST)
+        return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
+                          "index child %s is itself an index; nested "
+                          "indexes are not images",
+                          digest);
+    scan->result->manifest_digest = strdup(digest);
+    return 0;
+}
+
+/* Reads the image config: it must describe a Linux image. */
+static int check_config(struct scan_context *scan)
+{
+    const struct manifest_descriptor *config = &scan->manifest->config;
+    struct manifest_platform platform;
+    enum registry_status status;
+    char *body = NULL;
+    size_t size;
+    char errbuf[512], name[256];
+
+    status = registry_fetch_blob(scan->client, scan->ref.registry,
+                                 scan->ref.repository, config->digest,
+                                 config->size, &body, &size, errbuf,
+                                 sizeof(errbuf));
+    if (status != REGISTRY_OK)
+        return registry_failure(scan, status, "image config fetch failed",
+                                errbuf);
+    if (manifest_parse_config(body, size, &platform, errbuf,
+                              sizeof(errbuf)) != 0) {
+        free(body);
+        return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
+                          "the image config is not valid: %s", errbuf);
+    }
+    free(body);
+
+    manifest_format_platform(&platform, name, sizeof(name));
+    free(scan->result->image.platform);
+    scan->result->image.platform = strdup(name);
+    if (strcmp(platform.os, "linux") != 0)
+        return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "the image is for %s; imgassure scans Linux images "
+                          "only",
+                          name);
+    return 0;
+}
+
+/* A layer download runs on its own thread and writes into a pipe that the
+ * layer walk reads, so the walk never waits for a whole layer and the
+ * layer is never held in memory. */
+struct layer_download {
+    struct scan_context *scan;
+    const struct manifest_descriptor *layer;
+    int write_fd;
+    enum registry_status status;
+    char errbuf[512];
+};
+
+static int write_to_pipe(const void *data, size_t size, void *userdata)
+{
+    struct layer_download *download = userdata;
+    const char *bytes = data;
+
+    if (aborted(download->scan))
+        return -1;
+    while (size > 0) {
+        ssize_t written = write(download->write_fd, bytes, size);
+
+        if (written < 0 && errno == EINTR)
+            continue;
+        /* EPIPE: the walk stopped reading, a corrupt layer. */
+        if (written < 0)
+            return -1;
+        bytes += written;
+        size -= (size_t)written;
+    }
+    return 0;
+}
+
+static void *download_layer(void *argument)
+{
+    struct layer_download *download = argument;
+    struct scan_context *scan = download->scan;
+
+    download->status = registry_fetch_blob_stream(
+        scan->client, scan->ref.registry, scan->ref.repository,
+        download->layer->digest, download->layer->size, write_to_pipe,
+        download, download->errbuf, sizeof(download->errbuf));
+    close(download->write_fd);
+    return NULL;
+}
+
+/* Reads what the walk left unread so the download reaches its end and
+ * the digest of the whole blob is checked. */
+static void drain(int fd)
+{
+    char buffer[65536];
+
+    while (read(fd, buffer, sizeof(buffer)) > 0)
+        continue;
+}
+
+static int walk_result_status(struct scan_context *scan, size_t index,
+                              enum layer_walk_result walked,
+                              const char *reason)
+{
+    const char *digest = scan->manifest->layers[index].digest;
+
+    if (walked == LAYER_WALK_TOO_LARGE)
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "layer %zu (%s): %s", index + 1, digest, reason);
+    if (walked == LAYER_WALK_NO_MEMORY)
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "out of memory reading layer %zu (%s)", index + 1,
+                          digest);
+    return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                      "layer %zu (%s) could not be read: %s; the scan will "
+                      "be retried",
+                      index + 1, digest, reason);
+}
+
+static int scan_layer(struct scan_context *scan, size_t index)
+{
+    struct layer_download download;
+    enum layer_walk_result walked;
+    char walk_error[512];
+    pthread_t thread;
+    int fds[2];
+
+    memset(&download, 0, sizeof(download));
+    download.scan = scan;
+    download.layer = &scan->manifest->layers[index];
+    if (pipe(fds) != 0)
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "cannot create a pipe: %s", strerror(errno));
+    download.write_fd = fds[1];
+    if (pthread_create(&thread, NULL, download_layer, &download) != 0) {
+        close(fds[0]);
+        close(fds[1]);
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "cannot start a download thread");
+    }
+
+    walked = layer_walk_fd(scan->fs, fds[0], NULL, walk_error,
+                           sizeof(walk_error));
+    if (walked == LAYER_WALK_OK)
+        drain(fds[0]);
+    close(fds[0]);
+    pthread_join(thread, NULL);
+
+    if (aborted(scan))
+        return SCAN_ABANDONED;
+    if (download.status != REGISTRY_OK &&
+        (walked == LAYER_WALK_OK || download.status != REGISTRY_ABORTED))
+        return registry_failure(scan, download.status, "layer download failed",
+                                download.errbuf);
+    if (walked != LAYER_WALK_OK)
+        return walk_result_status(scan, index, walked, walk_error);
+    return 0;
+}
+
+static int scan_layers(struct scan_context *scan)
+{
+    struct rootfs_limits limits;
+
+    rootfs_limits_init(&limits);
+    scan->fs = rootfs_new(&limits);
+    if (scan->fs == NULL)
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "out of memory creating the file model");
+
+    for (size_t i = 0; i < scan->manifest->layer_count; i++) {
+        int outcome = scan_layer(scan, i);
+
+        if (outcome != 0 || scan->result->status_detail != NULL)
+            return outcome;
+    }
+    return 0;
+}
+
+static int read_os(struct scan_context *scan)
+{
+    struct os_release release;
+    char errbuf[512];
+
+    switch (os_release_from_rootfs(scan->fs, &release, errbuf,
+                                   sizeof(errbuf))) {
+    case OS_RELEASE_FOUND:
+        break;
+    case OS_RELEASE_NOT_FOUND:
+        return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "no operating system found: the image has no "
+                          "etc/os-release or usr/lib/os-release (scratch or "
+                          "a static binary?)");
+    case OS_RELEASE_INVALID:
+        return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                          "os-release could not be read: %s", errbuf);
+    default:
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "out of memory reading os-release");
+    }
+
+    scan->result->os_id = release.id ? strdup(release.id) : NULL;
+    scan->result->os_version_id =
+        release.version_id ? strdup(release.version_id) : NULL;
+    scan->result->os_pretty_name =
+        release.pretty_name ? strdup(release.pretty_name) : NULL;
+    os_release_clear(&release);
+    if (scan->result->os_id == NULL)
+        return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "os-release names no operating system ID");
+    return 0;
+}
+
+static int read_packages(struct scan_context *scan)
+{
+    struct scan_result *result = scan->result;
+    char errbuf[512];
+
+    switch (dpkg_inventory_from_rootfs(scan->fs, &result->packages,
+                                       &result->package_count, errbuf,
+                                       sizeof(errbuf))) {
+    case DPKG_INVENTORY_OK:
+        return set_status(result, SCAN_STATUS_SCANNED,
+                          "%zu dpkg packages found; vulnerability matching "
+                          "is not available yet, so no findings are "
+                          "reported",
+                          result->package_count);
+    case DPKG_INVENTORY_UNREADABLE:
+        return set_status(result, SCAN_STATUS_PARTIAL,
+                          "the dpkg database could not be read: %s", errbuf);
+    case DPKG_INVENTORY_NOT_FOUND:
+        break;
+    default:
+        return set_status(result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "out of memory reading the dpkg database");
+    }
+
+    if (rootfs_find(scan->fs, "lib/apk/db/installed") != NULL)
+        return set_status(result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "%s uses the apk package database, which this "
+                          "version cannot read yet",
+                          result->os_id);
+    return set_status(result, SCAN_STATUS_UNSUPPORTED_OS,
+                      "%s has no package database imgassure can read (dpkg "
+                      "status not found)",
+                      result->os_id);
+}
+
+static int describe_layers(struct scan_context *scan)
+{
+    int64_t total = 0;
+    char errbuf[512];
+
+    if (manifest_check_image(scan->manifest, errbuf, sizeof(errbuf)) != 0)
+        return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
+                          "not a container image: %s", errbuf);
+    manifest_sum_layer_sizes(scan->manifest, &total);
+    scan->result->layer_count = (int32_t)scan->manifest->layer_count;
+    scan->result->image_size_bytes = total;
+    return 0;
+}
+
+static int run_steps(struct scan_context *scan)
+{
+    static int (*const steps[])(struct scan_context *) = {
+        open_client,  resolve_manifest, describe_layers, check_config,
+        scan_layers,  read_os,          read_packages,
+    };
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int outcome;
+
+        if (aborted(scan))
+            return SCAN_ABANDONED;
+        outcome = steps[i](scan);
+        if (outcome != 0)
+            return outcome;
+        /* A step that set a status decided the result. */
+        if (scan->result->status_detail != NULL)
+            return 0;
+    }
+    return 0;
+}
+
+int scan_image(const struct scan_options *options,
+               const struct scan_request *request, struct scan_result *result)
+{
+    struct scan_context scan;
+    char errbuf[512];
+    int outcome;
+
+    memset(&scan, 0, sizeof(scan));
+    scan.options = options;
+    scan.request = request;
+    scan.result = result;
+    free(result->status_detail);
+    result->status_detail = NULL;
+
+    if (image_ref_build(&scan.ref, request->image.registry,
+                        request->image.repository, request->image.tag,
+                        request->image.digest, errbuf, sizeof(errbuf)) != 0)
+        outcome = set_status(result, SCAN_STATUS_INTERNAL_ERROR,
+                             "invalid image reference reached the scan: %s",
+                             errbuf);
+    else
+        outcome = run_steps(&scan);
+
+    rootfs_free(scan.fs);
+    manifest_free(scan.manifest);
+    registry_client_free(scan.client);
+    return outcome;
+}

@@ -1,0 +1,572 @@
+#include "worker.h"
+
+#include "clock.h"
+#include "event.h"
+#include "ids.h"
+#include "image_ref.h"
+#include "image_state.h"
+#include "kafka.h"
+#include "location.h"
+#include "log.h"
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RETRY_BACKOFF_FIRST_MS 500
+#define RETRY_BACKOFF_MAX_MS 30000
+
+enum outcome {
+    OUTCOME_DONE,      /* commit the offset */
+    OUTCOME_RETRY,     /* transient failure: process the message again */
+    OUTCOME_ABANDONED, /* shutting down: leave it for redelivery */
+};
+
+struct worker {
+    const struct worker_config *config;
+    volatile sig_atomic_t *stop;
+    rd_kafka_t *consumer;
+    rd_kafka_t *producer;
+    struct image_state_store *state;
+    char seen_topic[256];
+    char requests_topic[256];
+    char results_topic[256];
+    int retry_backoff_ms;
+};
+
+static int is_topic(const rd_kafka_message_t *message, const char *topic)
+{
+    return strcmp(rd_kafka_topic_name(message->rkt), topic) == 0;
+}
+
+/* Copies a malformed message to its topic's dead-letter queue with the
+ * reason and origin in headers. */
+static enum outcome send_to_dlq(struct worker *worker,
+                                const rd_kafka_message_t *message,
+                                const char *reason)
+{
+    const char *topic = rd_kafka_topic_name(message->rkt);
+    rd_kafka_headers_t *headers = rd_kafka_headers_new(4);
+    struct kafka_delivery delivery;
+    struct kafka_delivery *deliveries[] = {&delivery};
+    char dlq[300], origin[64], errbuf[512];
+
+    snprintf(dlq, sizeof(dlq), "%s%s", topic, KAFKA_DLQ_SUFFIX);
+    snprintf(origin, sizeof(origin), "%" PRId32 ":%" PRId64,
+             message->partition, message->offset);
+    rd_kafka_header_add(headers, "imgassure.error", -1, reason, -1);
+    rd_kafka_header_add(headers, "imgassure.source.topic", -1, topic, -1);
+    rd_kafka_header_add(headers, "imgassure.source.offset", -1, origin, -1);
+
+    if (kafka_produce(worker->producer, dlq, message->key, message->key_len,
+                      message->payload, message->len, headers, &delivery,
+                      errbuf, sizeof(errbuf)) != 0) {
+        rd_kafka_headers_destroy(headers);
+        log_write(LOG_ERR, "KAFKA", "dead-letter copy failed: %s", errbuf);
+        return OUTCOME_RETRY;
+    }
+    if (kafka_wait_deliveries(worker->producer, deliveries, 1,
+                              worker->config->delivery_timeout_ms, errbuf,
+                              sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "KAFKA", "dead-letter copy failed: %s topic=%s",
+                  errbuf, dlq);
+        return OUTCOME_RETRY;
+    }
+    log_write(LOG_WARNING, "KAFKA",
+              "malformed event sent to dead-letter queue: %s topic=%s "
+              "partition=%" PRId32 " offset=%" PRId64,
+              reason, topic, message->partition, message->offset);
+    return OUTCOME_DONE;
+}
+
+static int validate_location(const struct image_location *image,
+                             char *errbuf, size_t errbuf_size)
+{
+    struct image_ref ref;
+    char reason[256];
+
+    if (!ids_valid_name(image->account)) {
+        snprintf(errbuf, errbuf_size, "invalid account name");
+        return -1;
+    }
+    if (!ids_valid_name(image->environment_id)) {
+        snprintf(errbuf, errbuf_size, "invalid environment id");
+        return -1;
+    }
+    if (image_ref_build(&ref, image->registry, image->repository, image->tag,
+                        image->digest, reason, sizeof(reason)) != 0) {
+        snprintf(errbuf, errbuf_size, "invalid image reference: %s", reason);
+        return -1;
+    }
+    return 0;
+}
+
+/* Encodes and enqueues a result; the caller waits for delivery. */
+static int produce_result(struct worker *worker,
+                          const struct scan_result *result,
+                          struct kafka_delivery *delivery, char *errbuf,
+                          size_t errbuf_size)
+{
+    unsigned char *value = NULL;
+    size_t value_size;
+    char key[1024];
+    int failed;
+
+    if (location_format_key(&result->image, key, sizeof(key)) != 0) {
+        snprintf(errbuf, errbuf_size, "image name too long for a key");
+        return -1;
+    }
+    if (scan_result_encode(result, &value, &value_size, errbuf,
+                           errbuf_size) != 0)
+        return -1;
+    failed = kafka_produce(worker->producer, worker->results_topic, key,
+                           strlen(key), value, value_size, NULL, delivery,
+                           errbuf, errbuf_size);
+    free(value);
+    return failed;
+}
+
+static int produce_request(struct worker *worker,
+                           const struct scan_request *request,
+                           struct kafka_delivery *delivery, char *errbuf,
+                           size_t errbuf_size)
+{
+    unsigned char *value = NULL;
+    size_t value_size;
+    char key[1024];
+    int failed;
+
+    if (location_format_key(&request->image, key, sizeof(key)) != 0) {
+        snprintf(errbuf, errbuf_size, "image name too long for a key");
+        return -1;
+    }
+    if (scan_request_encode(request, &value, &value_size, errbuf,
+                            errbuf_size) != 0)
+        return -1;
+    failed = kafka_produce(worker->producer, worker->requests_topic, key,
+                           strlen(key), value, value_size, NULL, delivery,
+                           errbuf, errbuf_size);
+    free(value);
+    return failed;
+}
+
+/* Retries a Redis write with backoff until it succeeds or shutdown starts:
+ * the result is already delivered, so giving up would lose the state. */
+static enum outcome store_result(struct worker *worker,
+                                 const struct scan_result *result)
+{
+    int backoff_ms = RETRY_BACKOFF_FIRST_MS;
+    char errbuf[512];
+
+    while (image_state_record_result(worker->state, result, errbuf,
+                                     sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms",
+                  errbuf, result->request_id, backoff_ms);
+        for (int slept = 0; slept < backoff_ms; slept += 100) {
+            if (*worker->stop)
+                return OUTCOME_ABANDONED;
+            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        }
+        backoff_ms = backoff_ms * 2 > RETRY_BACKOFF_MAX_MS
+                         ? RETRY_BACKOFF_MAX_MS
+                         : backoff_ms * 2;
+    }
+    return OUTCOME_DONE;
+}
+
+/* Builds the request and PENDING_SCAN result for a newly seen image. */
+static int prepare_first_scan(struct worker *worker,
+                              const struct image_seen *event,
+                              struct scan_request *request,
+                              struct scan_result *pending)
+{
+    char request_id[UUID_TEXT_SIZE];
+    int64_t now = clock_now_ms();
+
+    if (uuid_generate_text(request_id) != 0)
+        return -1;
+    request->request_id = strdup(request_id);
+    request->reason = SCAN_REASON_NEW_IMAGE;
+    request->attempt = 1;
+    request->requested_at_ms = now;
+
+    pending->request_id = strdup(request_id);
+    pending->status = SCAN_STATUS_PENDING_SCAN;
+    pending->status_detail = strdup("first seen: scan requested, no action "
+                                    "needed");
+    pending->attempt = 0;
+    pending->worker_id = strdup(worker->config->worker_id);
+    pending->started_at_ms = now;
+    pending->finished_at_ms = now;
+    if (request->request_id == NULL || pending->request_id == NULL ||
+        pending->status_detail == NULL || pending->worker_id == NULL)
+        return -1;
+    if (image_location_copy(&request->image, &event->image) != 0 ||
+        image_location_copy(&pending->image, &event->image) != 0)
+        return -1;
+    return 0;
+}
+
+static enum outcome request_first_scan(struct worker *worker,
+                                       const struct image_seen *event)
+{
+    struct scan_request request;
+    struct scan_result pending;
+    struct kafka_delivery request_delivery, result_delivery;
+    struct kafka_delivery *deliveries[] = {&request_delivery,
+                                           &result_delivery};
+    enum outcome outcome = OUTCOME_RETRY;
+    char errbuf[512];
+
+    memset(&request, 0, sizeof(request));
+    memset(&pending, 0, sizeof(pending));
+    if (prepare_first_scan(worker, event, &request, &pending) != 0) {
+        log_write(LOG_ERR, "SCAN", "out of memory preparing a scan request");
+        goto out;
+    }
+    if (produce_request(worker, &request, &request_delivery, errbuf,
+                        sizeof(errbuf)) != 0 ||
+        produce_result(worker, &pending, &result_delivery, errbuf,
+                       sizeof(errbuf)) != 0 ||
+        kafka_wait_deliveries(worker->producer, deliveries, 2,
+                              worker->config->delivery_timeout_ms, errbuf,
+                              sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "KAFKA", "scan request for new image failed: %s",
+                  errbuf);
+        goto out;
+    }
+    log_write(LOG_INFO, "SCAN",
+              "new image, scan requested account=%s env=%s image=%s/%s "
+              "request=%s",
+              event->image.account, event->image.environment_id,
+              event->image.registry, event->image.repository,
+              request.request_id);
+    outcome = store_result(worker, &pending);
+
+out:
+    scan_request_clear(&request);
+    scan_result_clear(&pending);
+    return outcome;
+}
+
+static enum outcome handle_seen(struct worker *worker,
+                                const rd_kafka_message_t *message)
+{
+    struct image_seen event;
+    enum outcome outcome = OUTCOME_DONE;
+    char errbuf[512];
+    int needs_scan = 0;
+
+    memset(&event, 0, sizeof(event));
+    if (image_seen_decode(message->payload, message->len, &event, errbuf,
+                          sizeof(errbuf)) != 0 ||
+        validate_location(&event.image, errbuf, sizeof(errbuf)) != 0) {
+        image_seen_clear(&event);
+        return send_to_dlq(worker, message, errbuf);
+    }
+
+    if (image_state_record_seen(worker->state, &event, &needs_scan, errbuf,
+                                sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "REDIS", "%s event=%s", errbuf, event.event_id);
+        outcome = OUTCOME_RETRY;
+    } else if (needs_scan && event.activity != ACTIVITY_DELETED) {
+        outcome = request_first_scan(worker, &event);
+    }
+    image_seen_clear(&event);
+    return outcome;
+}
+
+/* Fills the parts of a result that do not come from the scan itself. */
+static int start_result(struct worker *worker,
+                        const struct scan_request *request,
+                        struct scan_result *result)
+{
+    result->request_id = strdup(request->request_id);
+    result->worker_id = strdup(worker->config->worker_id);
+    result->attempt = request->attempt;
+    result->started_at_ms = clock_now_ms();
+    if (result->request_id == NULL || result->worker_id == NULL)
+        return -1;
+    return image_location_copy(&result->image, &request->image);
+}
+
+static enum outcome publish_scan(struct worker *worker,
+                                 struct scan_result *result)
+{
+    struct kafka_delivery delivery;
+    struct kafka_delivery *deliveries[] = {&delivery};
+    char errbuf[512];
+
+    if (produce_result(worker, result, &delivery, errbuf, sizeof(errbuf)) !=
+            0 ||
+        kafka_wait_deliveries(worker->producer, deliveries, 1,
+                              worker->config->delivery_timeout_ms, errbuf,
+                              sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "KAFKA", "publishing result failed: %s request=%s",
+                  errbuf, result->request_id);
+        return OUTCOME_RETRY;
+    }
+    log_write(LOG_INFO, "SCAN",
+              "scan finished status=%s request=%s image=%s/%s packages=%zu "
+              "duration_ms=%" PRId64 " detail=\"%s\"",
+              scan_status_name(result->status), result->request_id,
+              result->image.registry, result->image.repository,
+              result->package_count,
+              result->finished_at_ms - result->started_at_ms,
+              result->status_detail ? result->status_detail : "");
+    return store_result(worker, result);
+}
+
+static enum outcome handle_request(struct worker *worker,
+                                   const rd_kafka_message_t *message)
+{
+    struct scan_request request;
+    struct scan_result result;
+    enum outcome outcome;
+    char errbuf[512];
+
+    memset(&request, 0, sizeof(request));
+    memset(&result, 0, sizeof(result));
+    if (scan_request_decode(message->payload, message->len, &request, errbuf,
+                            sizeof(errbuf)) != 0 ||
+        validate_location(&request.image, errbuf, sizeof(errbuf)) != 0) {
+        scan_request_clear(&request);
+        return send_to_dlq(worker, message, errbuf);
+    }
+
+    if (start_result(worker, &request, &result) != 0) {
+        log_write(LOG_ERR, "SCAN", "out of memory starting a scan request=%s",
+                  request.request_id);
+        outcome = OUTCOME_RETRY;
+    } else if (scan_image(&worker->config->scan, &request, &result) != 0) {
+        log_write(LOG_NOTICE, "SCAN",
+                  "scan abandoned for shutdown request=%s, it will be "
+                  "redelivered",
+                  request.request_id);
+        outcome = OUTCOME_ABANDONED;
+    } else {
+        result.finished_at_ms = clock_now_ms();
+        outcome = publish_scan(worker, &result);
+    }
+    scan_request_clear(&request);
+    scan_result_clear(&result);
+    return outcome;
+}
+
+static void commit(struct worker *worker, const rd_kafka_message_t *message)
+{
+    rd_kafka_resp_err_t error =
+        rd_kafka_commit_message(worker->consumer, message, 0);
+
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_write(LOG_WARNING, "KAFKA",
+                  "offset commit failed: %s topic=%s partition=%" PRId32
+                  " offset=%" PRId64 ", the message may be processed again",
+                  rd_kafka_err2str(error), rd_kafka_topic_name(message->rkt),
+                  message->partition, message->offset);
+    worker->retry_backoff_ms = RETRY_BACKOFF_FIRST_MS;
+}
+
+/* Rewinds the partition to the message so the next poll returns it again,
+ * after a backoff that grows with each consecutive failure. */
+static void retry_later(struct worker *worker,
+                        const rd_kafka_message_t *message)
+{
+    rd_kafka_topic_partition_list_t *position =
+        rd_kafka_topic_partition_list_new(1);
+    rd_kafka_error_t *error;
+
+    rd_kafka_topic_partition_list_add(position,
+                                      rd_kafka_topic_name(message->rkt),
+                                      message->partition)
+        ->offset = message->offset;
+    error = rd_kafka_seek_partitions(worker->consumer, position, 5000);
+    if (error != NULL) {
+        log_write(LOG_ERR, "KAFKA", "rewind failed: %s",
+                  rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
+    }
+    rd_kafka_topic_partition_list_destroy(position);
+
+    for (int slept = 0; slept < worker->retry_backoff_ms && !*worker->stop;
+         slept += 100)
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    worker->retry_backoff_ms = worker->retry_backoff_ms * 2;
+    if (worker->retry_backoff_ms > RETRY_BACKOFF_MAX_MS)
+        worker->retry_backoff_ms = RETRY_BACKOFF_MAX_MS;
+}
+
+static void handle_message(struct worker *worker,
+                           const rd_kafka_message_t *message)
+{
+    enum outcome outcome;
+
+    if (is_topic(message, worker->seen_topic))
+        outcome = handle_seen(worker, message);
+    else if (is_topic(message, worker->requests_topic))
+        outcome = handle_request(worker, message);
+    else
+        outcome = send_to_dlq(worker, message, "message from unexpected topic");
+
+    if (outcome == OUTCOME_DONE)
+        commit(worker, message);
+    else if (outcome == OUTCOME_RETRY)
+        retry_later(worker, message);
+}
+
+static void consume(struct worker *worker)
+{
+    while (!*worker->stop) {
+        rd_kafka_message_t *message =
+            rd_kafka_consumer_poll(worker->consumer, 500);
+
+        rd_kafka_poll(worker->producer, 0);
+        if (message == NULL)
+            continue;
+        if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
+                log_write(LOG_WARNING, "KAFKA", "consumer error: %s",
+                          rd_kafka_message_errstr(message));
+        } else {
+            handle_message(worker, message);
+        }
+        rd_kafka_message_destroy(message);
+    }
+}
+
+static rd_kafka_t *create_consumer(const struct worker_config *config,
+                                   char *errbuf, size_t errbuf_size)
+{
+    rd_kafka_conf_t *conf = kafka_conf_new(config->brokers, NULL, 0, errbuf,
+                                           errbuf_size);
+    rd_kafka_t *consumer;
+    char reason[256];
+
+    if (conf == NULL)
+        return NULL;
+    /* Offsets are committed by hand, each after its message's outcome is
+     * delivered; -X properties still apply last. */
+    rd_kafka_conf_set(conf, "group.id", config->group_id, NULL, 0);
+    rd_kafka_conf_set(conf, "client.id", config->worker_id, NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
+    rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
+    if (kafka_conf_apply(conf, config->kafka_properties,
+                         config->kafka_property_count, errbuf,
+                         errbuf_size) != 0) {
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+
+    consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
+    if (consumer == NULL) {
+        snprintf(errbuf, errbuf_size, "cannot create Kafka consumer: %s",
+                 reason);
+        rd_kafka_conf_destroy(conf);
+        return NULL;
+    }
+    rd_kafka_poll_set_consumer(consumer);
+    return consumer;
+}
+
+static int subscribe(struct worker *worker, char *errbuf, size_t errbuf_size)
+{
+    rd_kafka_topic_partition_list_t *topics =
+        rd_kafka_topic_partition_list_new(2);
+    rd_kafka_resp_err_t error;
+
+    rd_kafka_topic_partition_list_add(topics, worker->seen_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    rd_kafka_topic_partition_list_add(topics, worker->requests_topic,
+                                      RD_KAFKA_PARTITION_UA);
+    error = rd_kafka_subscribe(worker->consumer, topics);
+    rd_kafka_topic_partition_list_destroy(topics);
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
+        snprintf(errbuf, errbuf_size, "subscribe failed: %s",
+                 rd_kafka_err2str(error));
+        return -1;
+    }
+    return 0;
+}
+
+static int name_topics(struct worker *worker)
+{
+    const char *prefix = worker->config->topic_prefix;
+
+    if (kafka_topic_name(prefix, KAFKA_TOPIC_IMAGES_SEEN, worker->seen_topic,
+                         sizeof(worker->seen_topic)) != 0 ||
+        kafka_topic_name(prefix, KAFKA_TOPIC_SCAN_REQUESTS,
+                         worker->requests_topic,
+                         sizeof(worker->requests_topic)) != 0 ||
+        kafka_topic_name(prefix, KAFKA_TOPIC_SCAN_RESULTS,
+                         worker->results_topic,
+                         sizeof(worker->results_topic)) != 0)
+        return -1;
+    return 0;
+}
+
+static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
+{
+    const struct worker_config *config = worker->config;
+
+    if (name_topics(worker) != 0) {
+        snprintf(errbuf, errbuf_size, "topic prefix too long");
+        return -1;
+    }
+    worker->state = image_state_connect(config->redis_url, errbuf,
+                                        errbuf_size);
+    if (worker->state == NULL)
+        return -1;
+    worker->producer = kafka_producer_new(
+        config->brokers, config->kafka_properties,
+        config->kafka_property_count, NULL, errbuf, errbuf_size);
+    if (worker->producer == NULL)
+        return -1;
+    worker->consumer = create_consumer(config, errbuf, errbuf_size);
+    if (worker->consumer == NULL)
+        return -1;
+    return subscribe(worker, errbuf, errbuf_size);
+}
+
+static void stop_worker(struct worker *worker)
+{
+    if (worker->consumer != NULL) {
+        /* Leaves the group so its partitions move to other workers now,
+         * not after the session times out. */
+        rd_kafka_consumer_close(worker->consumer);
+        rd_kafka_destroy(worker->consumer);
+    }
+    if (worker->producer != NULL) {
+        rd_kafka_flush(worker->producer, 10000);
+        rd_kafka_destroy(worker->producer);
+    }
+    image_state_free(worker->state);
+}
+
+int worker_run(const struct worker_config *config,
+               volatile sig_atomic_t *stop)
+{
+    struct worker worker;
+    char errbuf[512];
+    int exit_code = 0;
+
+    memset(&worker, 0, sizeof(worker));
+    worker.config = config;
+    worker.stop = stop;
+    worker.retry_backoff_ms = RETRY_BACKOFF_FIRST_MS;
+
+    if (start(&worker, errbuf, sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "WORKER", "start-up failed: %s", errbuf);
+        exit_code = 1;
+    } else {
+        log_write(LOG_INFO, "WORKER",
+                  "started worker=%s group=%s topics=%s,%s", config->worker_id,
+                  config->group_id, worker.seen_topic, worker.requests_topic);
+        consume(&worker);
+        log_write(LOG_INFO, "WORKER", "stopping worker=%s", config->worker_id);
+    }
+    stop_worker(&worker);
+    return exit_code;
+}

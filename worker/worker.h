@@ -1,0 +1,37 @@
+/*
+ * The worker's consume loop: one consumer group on images.seen and
+ * scan.requests, results to scan.results, malformed events to each
+ * topic's dead-letter queue. An offset is committed only after everything
+ * the message caused (result, follow-up request, DLQ copy) is delivered.
+ */
+#ifndef IMGASSURE_WORKER_H
+#define IMGASSURE_WORKER_H
+
+#include "scan.h"
+
+#include <signal.h>
+#include <stddef.h>
+
+struct worker_config {
+    const char *brokers;
+    const char *const *kafka_properties;
+    size_t kafka_property_count;
+    const char *topic_prefix;
+    const char *group_id;
+    const char *redis_url;
+    const char *worker_id;
+    int delivery_timeout_ms;
+    struct scan_options scan;
+};
+
+/*
+ * Runs until *stop becomes non-zero (a signal handler sets it). A scan in
+ * flight when that happens is abandoned and its request left uncommitted,
+ * so the group redelivers it. Returns 0 after a clean shutdown (the
+ * consumer has left the group), or 1 when start-up failed, with the reason
+ * logged.
+ */
+int worker_run(const struct worker_config *config,
+               volatile sig_atomic_t *stop);
+
+#endif
