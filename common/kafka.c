@@ -63,8 +63,8 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers,
                  "no Kafka brokers: set --brokers or IMGASSURE_BROKERS");
         goto fail;
     }
-    if (set_property(conf, "bootstrap.servers", brokers, errbuf,
-                     errbuf_size) != 0)
+    if (set_property(conf, "bootstrap.servers", brokers, errbuf, errbuf_size) !=
+        0)
         goto fail;
 
     if (kafka_conf_apply(conf, properties, property_count, errbuf,
@@ -101,8 +101,8 @@ static void on_delivery(rd_kafka_t *producer, const rd_kafka_message_t *message,
 rd_kafka_t *kafka_producer_new(const char *brokers,
                                const char *const *properties,
                                size_t property_count,
-                               struct kafka_producer_stats *stats,
-                               char *errbuf, size_t errbuf_size)
+                               struct kafka_producer_stats *stats, char *errbuf,
+                               size_t errbuf_size)
 {
     rd_kafka_conf_t *conf;
     rd_kafka_t *producer;
@@ -113,8 +113,8 @@ rd_kafka_t *kafka_producer_new(const char *brokers,
         return NULL;
 
     /* Defaults first so that -X properties can still override them. */
-    if (set_property(conf, "enable.idempotence", "true", errbuf,
-                     errbuf_size) != 0)
+    if (set_property(conf, "enable.idempotence", "true", errbuf, errbuf_size) !=
+        0)
         goto fail;
     if (kafka_conf_apply(conf, properties, property_count, errbuf,
                          errbuf_size) != 0)
@@ -145,10 +145,12 @@ int kafka_topic_name(const char *prefix, const char *name, char *out,
     return 0;
 }
 
-int kafka_produce(rd_kafka_t *producer, const char *topic, const void *key,
-                  size_t key_size, const void *value, size_t value_size,
-                  rd_kafka_headers_t *headers, struct kafka_delivery *delivery,
-                  char *errbuf, size_t errbuf_size)
+rd_kafka_resp_err_t kafka_produce(rd_kafka_t *producer, const char *topic,
+                                  const void *key, size_t key_size,
+                                  const void *value, size_t value_size,
+                                  rd_kafka_headers_t *headers,
+                                  struct kafka_delivery *delivery, char *errbuf,
+                                  size_t errbuf_size)
 {
     rd_kafka_resp_err_t error;
 
@@ -157,19 +159,17 @@ int kafka_produce(rd_kafka_t *producer, const char *topic, const void *key,
         delivery->error = RD_KAFKA_RESP_ERR_NO_ERROR;
     }
 
-    error = rd_kafka_producev(
-        producer, RD_KAFKA_V_TOPIC(topic),
-        RD_KAFKA_V_KEY((void *)key, key_size),
-        RD_KAFKA_V_VALUE((void *)value, value_size),
-        RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
-        RD_KAFKA_V_HEADERS(headers), RD_KAFKA_V_OPAQUE(delivery),
-        RD_KAFKA_V_END);
+    error = rd_kafka_producev(producer, RD_KAFKA_V_TOPIC(topic),
+                              RD_KAFKA_V_KEY((void *)key, key_size),
+                              RD_KAFKA_V_VALUE((void *)value, value_size),
+                              RD_KAFKA_V_MSGFLAGS(RD_KAFKA_MSG_F_COPY),
+                              RD_KAFKA_V_HEADERS(headers),
+                              RD_KAFKA_V_OPAQUE(delivery), RD_KAFKA_V_END);
     if (error != RD_KAFKA_RESP_ERR_NO_ERROR) {
         snprintf(errbuf, errbuf_size, "cannot produce to %s: %s", topic,
                  rd_kafka_err2str(error));
-        return -1;
     }
-    return 0;
+    return error;
 }
 
 static long long monotonic_ms(void)
@@ -205,8 +205,7 @@ int kafka_wait_deliveries(rd_kafka_t *producer,
             while (!all_done(deliveries, count))
                 rd_kafka_poll(producer, 100);
             snprintf(errbuf, errbuf_size,
-                     "message delivery not confirmed within %d ms",
-                     timeout_ms);
+                     "message delivery not confirmed within %d ms", timeout_ms);
             return -1;
         }
         rd_kafka_poll(producer, 100);

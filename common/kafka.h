@@ -55,8 +55,8 @@ int kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *properties,
 rd_kafka_t *kafka_producer_new(const char *brokers,
                                const char *const *properties,
                                size_t property_count,
-                               struct kafka_producer_stats *stats,
-                               char *errbuf, size_t errbuf_size);
+                               struct kafka_producer_stats *stats, char *errbuf,
+                               size_t errbuf_size);
 
 /* Writes prefix + name into out, e.g. "imgassure." + "scan.results".
  * Returns 0, or -1 when it does not fit. */
@@ -67,12 +67,16 @@ int kafka_topic_name(const char *prefix, const char *name, char *out,
  * Enqueues one message; headers (may be NULL) are taken over by librdkafka
  * on success and stay with the caller on failure. delivery (may be NULL) is
  * reset here and filled when the broker acknowledges or rejects the
- * message. Returns 0, or -1 with the reason in errbuf.
+ * message. Returns RD_KAFKA_RESP_ERR_NO_ERROR (0), or the error with the
+ * reason in errbuf: RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE fails the same way
+ * on every retry, RD_KAFKA_RESP_ERR__QUEUE_FULL passes.
  */
-int kafka_produce(rd_kafka_t *producer, const char *topic, const void *key,
-                  size_t key_size, const void *value, size_t value_size,
-                  rd_kafka_headers_t *headers, struct kafka_delivery *delivery,
-                  char *errbuf, size_t errbuf_size);
+rd_kafka_resp_err_t kafka_produce(rd_kafka_t *producer, const char *topic,
+                                  const void *key, size_t key_size,
+                                  const void *value, size_t value_size,
+                                  rd_kafka_headers_t *headers,
+                                  struct kafka_delivery *delivery, char *errbuf,
+                                  size_t errbuf_size);
 
 /*
  * Serves delivery reports until every delivery in the array is done.

@@ -16,8 +16,7 @@ int location_format_key(const struct image_location *image, char *out,
                     out_size);
     return fits(snprintf(out, out_size, "%s/%s/%s/%s:%s", image->account,
                          image->environment_id, image->registry,
-                         image->repository,
-                         image->tag ? image->tag : "latest"),
+                         image->repository, image->tag ? image->tag : "latest"),
                 out_size);
 }
 
@@ -26,8 +25,7 @@ int location_format_reference(const struct image_location *image, char *out,
 {
     return fits(snprintf(out, out_size, "%s/%s%s%s%s%s", image->registry,
                          image->repository, image->tag ? ":" : "",
-                         image->tag ? image->tag : "",
-                         image->digest ? "@" : "",
+                         image->tag ? image->tag : "", image->digest ? "@" : "",
                          image->digest ? image->digest : ""),
                 out_size);
 }

@@ -83,8 +83,8 @@ void log_write(int level, const char *facility, const char *format, ...)
     last_second = now;
 
     write_timestamp(stderr);
-    fprintf(stderr, "%s %s %s %s\n", program_name, level_name(level),
-            facility, line);
+    fprintf(stderr, "%s %s %s %s\n", program_name, level_name(level), facility,
+            line);
     fflush(stderr);
     pthread_mutex_unlock(&log_lock);
 }

@@ -79,8 +79,7 @@ static int parse_one(struct option_values *values, int argc, char **argv,
         const char *equals = strchr(name, '=');
         size_t name_length = equals ? (size_t)(equals - name) : strlen(name);
 
-        index = find_spec(values->specs, values->spec_count, name,
-                          name_length);
+        index = find_spec(values->specs, values->spec_count, name, name_length);
         if (equals != NULL)
             inline_value = equals + 1;
     } else {
@@ -118,15 +117,14 @@ static int parse_one(struct option_values *values, int argc, char **argv,
     return store_value(values, index, inline_value, errbuf, errbuf_size);
 }
 
-int options_parse(const struct option_spec *specs, size_t spec_count,
-                  int argc, char **argv, struct option_values *values,
-                  char *errbuf, size_t errbuf_size)
+int options_parse(const struct option_spec *specs, size_t spec_count, int argc,
+                  char **argv, struct option_values *values, char *errbuf,
+                  size_t errbuf_size)
 {
     int position;
 
     if (spec_count > OPTIONS_MAX) {
-        snprintf(errbuf, errbuf_size, "too many option specs: %zu",
-                 spec_count);
+        snprintf(errbuf, errbuf_size, "too many option specs: %zu", spec_count);
         return -1;
     }
     memset(values, 0, sizeof(*values));
@@ -156,8 +154,8 @@ int options_parse(const struct option_spec *specs, size_t spec_count,
 
 static int spec_index(const struct option_values *values, const char *name)
 {
-    int index = find_spec(values->specs, values->spec_count, name,
-                          strlen(name));
+    int index =
+        find_spec(values->specs, values->spec_count, name, strlen(name));
 
     if (index < 0) {
         fprintf(stderr, "internal error: no option named %s\n", name);

@@ -17,8 +17,8 @@ enum option_type {
 };
 
 struct option_spec {
-    const char *name;          /* long flag without the dashes */
-    char short_name;           /* 0 for none */
+    const char *name; /* long flag without the dashes */
+    char short_name;  /* 0 for none */
     enum option_type type;
     const char *env;           /* environment variable or NULL */
     const char *default_value; /* NULL: no default */
@@ -47,9 +47,9 @@ struct option_values {
  * a missing value, an integer that does not parse or a list over its
  * capacity.
  */
-int options_parse(const struct option_spec *specs, size_t spec_count,
-                  int argc, char **argv, struct option_values *values,
-                  char *errbuf, size_t errbuf_size);
+int options_parse(const struct option_spec *specs, size_t spec_count, int argc,
+                  char **argv, struct option_values *values, char *errbuf,
+                  size_t errbuf_size);
 
 /* Returns the value of option `name` (flag, environment or default), or
  * NULL when it has none. Aborts when no spec has that name: that is a

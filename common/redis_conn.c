@@ -37,8 +37,7 @@ static int parse_credentials(struct redis_url *url, const char *start,
                      length - (size_t)(colon - start) - 1);
 }
 
-static int parse_number(const char *text, size_t length, long max,
-                        long *number)
+static int parse_number(const char *text, size_t length, long max, long *number)
 {
     char digits[16];
     char *end;
@@ -60,8 +59,8 @@ static int parse_host_port(struct redis_url *url, const char *start,
 
     if (colon != NULL) {
         host_length = (size_t)(colon - start);
-        if (parse_number(colon + 1, length - host_length - 1, 65535,
-                         &port) != 0 ||
+        if (parse_number(colon + 1, length - host_length - 1, 65535, &port) !=
+                0 ||
             port == 0)
             return -1;
     }
@@ -87,9 +86,8 @@ static int parse_url(const char *text, struct redis_url *url)
     slash = strchr(rest, '/');
     if (slash == NULL)
         slash = rest + strlen(rest);
-    else if (slash[1] != '\0' &&
-             parse_number(slash + 1, strlen(slash + 1), 1 << 20,
-                          &database) != 0)
+    else if (slash[1] != '\0' && parse_number(slash + 1, strlen(slash + 1),
+                                              1 << 20, &database) != 0)
         return -1;
     url->database = (int)database;
 
@@ -120,8 +118,7 @@ static int run_setup_command(redisContext *context, char *errbuf,
     }
     failed = reply->type == REDIS_REPLY_ERROR;
     if (failed)
-        snprintf(errbuf, errbuf_size, "redis %s failed: %s", what,
-                 reply->str);
+        snprintf(errbuf, errbuf_size, "redis %s failed: %s", what, reply->str);
     freeReplyObject(reply);
     return failed ? -1 : 0;
 }
@@ -150,18 +147,18 @@ redisContext *redis_connect_url(const char *text, int timeout_ms, char *errbuf,
     redisSetTimeout(context, timeout);
 
     if (url.password[0] != '\0') {
-        int failed = url.user[0] != '\0'
-                         ? run_setup_command(context, errbuf, errbuf_size,
-                                             "AUTH", "AUTH %s %s", url.user,
-                                             url.password)
-                         : run_setup_command(context, errbuf, errbuf_size,
-                                             "AUTH", "AUTH %s", url.password);
+        int failed =
+            url.user[0] != '\0'
+                ? run_setup_command(context, errbuf, errbuf_size, "AUTH",
+                                    "AUTH %s %s", url.user, url.password)
+                : run_setup_command(context, errbuf, errbuf_size, "AUTH",
+                                    "AUTH %s", url.password);
         if (failed)
             goto fail;
     }
     if (url.database != 0 &&
-        run_setup_command(context, errbuf, errbuf_size, "SELECT",
-                          "SELECT %d", url.database) != 0)
+        run_setup_command(context, errbuf, errbuf_size, "SELECT", "SELECT %d",
+                          url.database) != 0)
         goto fail;
     return context;
 

@@ -9,13 +9,15 @@
 #define CLI_EXIT_USAGE 2
 
 /* Options every subcommand that talks to Kafka accepts. */
+/* clang-format off */
 #define CLI_KAFKA_OPTIONS                                                      \
-    {"brokers", 'b', OPTION_STRING, "IMGASSURE_BROKERS", NULL, "HOST:PORT,...", \
-     "Kafka bootstrap brokers"},                                               \
+    {"brokers", 'b', OPTION_STRING, "IMGASSURE_BROKERS", NULL,                 \
+     "HOST:PORT,...", "Kafka bootstrap brokers"},                              \
     {"topic-prefix", 0, OPTION_STRING, "IMGASSURE_TOPIC_PREFIX", "imgassure.", \
      "PREFIX", "prefix of every topic name"},                                  \
-    {"property", 'X', OPTION_LIST, NULL, NULL, "KEY=VALUE",                     \
+    {"property", 'X', OPTION_LIST, NULL, NULL, "KEY=VALUE",                    \
      "librdkafka property, repeatable (e.g. -X security.protocol=ssl)"}
+/* clang-format on */
 
 int cli_seen(int argc, char **argv);
 int cli_request_scan(int argc, char **argv);

@@ -5,15 +5,16 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+/* One option per line reads better than one field per line. */
+/* clang-format off */
 #define IMAGE_OPTIONS                                                          \
     {"account", 'a', OPTION_STRING, "IMGASSURE_ACCOUNT", NULL, "ACCOUNT",      \
      "account the image belongs to (required)"},                               \
     {"env", 'e', OPTION_STRING, "IMGASSURE_ENVIRONMENT", NULL, "ENV_ID",       \
      "environment id within the account (required)"},                          \
     {"kind", 'k', OPTION_STRING, "IMGASSURE_ENVIRONMENT_KIND", "KUBERNETES",   \
-     "KIND",                                                                   \
-     "environment kind: KUBERNETES, CONTAINER_REGISTRY, ECS, FARGATE or "      \
-     "SHIFTLEFT"},                                                             \
+     "KIND", "environment kind: KUBERNETES, CONTAINER_REGISTRY, ECS, "         \
+     "FARGATE or SHIFTLEFT"},                                                  \
     {"image", 'i', OPTION_STRING, NULL, NULL, "REFERENCE",                     \
      "image reference registry/repository[:tag][@digest] (required)"},         \
     {"digest", 'd', OPTION_STRING, NULL, NULL, "sha256:HEX",                   \
@@ -22,6 +23,7 @@
      "platform to scan when the digest names an index"},                       \
     {"timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS", "30000",    \
      "MILLISECONDS", "how long to wait for the broker to acknowledge"}
+/* clang-format on */
 
 static const struct option_spec seen_options[] = {
     CLI_KAFKA_OPTIONS,
@@ -69,10 +71,9 @@ static imgassure_producer_t *open_producer(const struct option_values *values,
     char errbuf[512];
 
     properties = options_get_list(values, "property", &property_count);
-    producer = imgassure_producer_new(options_get(values, "brokers"),
-                                      options_get(values, "topic-prefix"),
-                                      properties, property_count, errbuf,
-                                      sizeof(errbuf));
+    producer = imgassure_producer_new(
+        options_get(values, "brokers"), options_get(values, "topic-prefix"),
+        properties, property_count, errbuf, sizeof(errbuf));
     if (producer == NULL)
         fprintf(stderr, "imgassure %s: %s\n", command, errbuf);
     return producer;
@@ -84,8 +85,8 @@ static int finish(imgassure_producer_t *producer,
 {
     char errbuf[512];
     int timeout_ms = (int)options_get_int(values, "timeout-ms", 30000);
-    int failed = imgassure_producer_flush(producer, timeout_ms, errbuf,
-                                          sizeof(errbuf));
+    int failed =
+        imgassure_producer_flush(producer, timeout_ms, errbuf, sizeof(errbuf));
 
     if (failed)
         fprintf(stderr, "imgassure %s: %s\n", command, errbuf);
@@ -138,8 +139,8 @@ int cli_request_scan(int argc, char **argv)
                   "[OPTIONS]",
                   "Requests a scan of one image now and prints the request "
                   "id; the result arrives on the results topic with that id.",
-                  request_options, COUNT(request_options), argc, argv,
-                  &values, &exit_code) != 0)
+                  request_options, COUNT(request_options), argc, argv, &values,
+                  &exit_code) != 0)
         return exit_code;
     exit_code = read_image(&values, "request-scan", &image);
     if (exit_code != CLI_EXIT_OK)
@@ -148,9 +149,8 @@ int cli_request_scan(int argc, char **argv)
     producer = open_producer(&values, "request-scan");
     if (producer == NULL)
         return CLI_EXIT_USAGE;
-    if (imgassure_request_scan(producer, &image, request_id,
-                               sizeof(request_id), errbuf,
-                               sizeof(errbuf)) != 0) {
+    if (imgassure_request_scan(producer, &image, request_id, sizeof(request_id),
+                               errbuf, sizeof(errbuf)) != 0) {
         imgassure_producer_free(producer);
         return cli_usage_error("request-scan", "%s", errbuf);
     }

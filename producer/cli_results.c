@@ -52,8 +52,7 @@ static void on_interrupt(int signal_number)
     interrupted = 1;
 }
 
-static int image_matches(const struct image_location *image,
-                         const char *wanted)
+static int image_matches(const struct image_location *image, const char *wanted)
 {
     char name[1024];
 
@@ -62,8 +61,8 @@ static int image_matches(const struct image_location *image,
         return 1;
     if (image->tag == NULL)
         return 0;
-    snprintf(name, sizeof(name), "%s/%s:%s", image->registry,
-             image->repository, image->tag);
+    snprintf(name, sizeof(name), "%s/%s:%s", image->registry, image->repository,
+             image->tag);
     return strcmp(name, wanted) == 0;
 }
 
@@ -121,8 +120,8 @@ static int assign_all_partitions(rd_kafka_t *consumer, const char *topic,
     return 0;
 }
 
-static rd_kafka_t *open_consumer(const struct option_values *values,
-                                 int follow, char *errbuf, size_t errbuf_size)
+static rd_kafka_t *open_consumer(const struct option_values *values, int follow,
+                                 char *errbuf, size_t errbuf_size)
 {
     const char *const *properties;
     size_t property_count;
@@ -190,8 +189,8 @@ static int print_message(const rd_kafka_message_t *message,
 static int consume(rd_kafka_t *consumer, const struct results_filter *filter,
                    int follow, int partition_count, long timeout_s)
 {
-    int64_t deadline = timeout_s > 0 ? clock_monotonic_ms() + timeout_s * 1000
-                                     : 0;
+    int64_t deadline =
+        timeout_s > 0 ? clock_monotonic_ms() + timeout_s * 1000 : 0;
     long printed = 0;
     int partitions_at_end = 0;
 
@@ -280,16 +279,15 @@ int cli_results(int argc, char **argv)
     if (cli_parse("imgassure results [--follow] [--json] [OPTIONS]",
                   "Prints scan results from the results topic, oldest "
                   "first.",
-                  results_options, COUNT(results_options), argc, argv,
-                  &values, &exit_code) != 0)
+                  results_options, COUNT(results_options), argc, argv, &values,
+                  &exit_code) != 0)
         return exit_code;
     exit_code = read_filter(&values, &filter);
     if (exit_code != CLI_EXIT_OK)
         return exit_code;
     follow = options_get(&values, "follow") != NULL;
     if (kafka_topic_name(options_get(&values, "topic-prefix"),
-                         KAFKA_TOPIC_SCAN_RESULTS, topic,
-                         sizeof(topic)) != 0)
+                         KAFKA_TOPIC_SCAN_RESULTS, topic, sizeof(topic)) != 0)
         return cli_usage_error("results", "topic prefix too long");
 
     consumer = open_consumer(&values, follow, errbuf, sizeof(errbuf));

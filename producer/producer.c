@@ -43,8 +43,7 @@ imgassure_producer_t *imgassure_producer_new(const char *brokers,
     }
 
     producer->kafka = kafka_producer_new(brokers, properties, property_count,
-                                         &producer->stats, errbuf,
-                                         errbuf_size);
+                                         &producer->stats, errbuf, errbuf_size);
     if (producer->kafka == NULL)
         goto fail;
     return producer;
@@ -121,8 +120,8 @@ static int fill_location(struct image_location *location,
 
     memset(location, 0, sizeof(*location));
     if (validate_image(image, &ref, errbuf, errbuf_size) != 0 ||
-        parse_kind(image->environment_kind, &location->environment_kind,
-                   errbuf, errbuf_size) != 0)
+        parse_kind(image->environment_kind, &location->environment_kind, errbuf,
+                   errbuf_size) != 0)
         return -1;
 
     digest = image->digest && *image->digest ? image->digest : ref.digest;
@@ -144,8 +143,8 @@ static int fill_location(struct image_location *location,
 
 static int publish(imgassure_producer_t *producer, const char *topic,
                    const struct image_location *location,
-                   const unsigned char *value, size_t value_size,
-                   char *errbuf, size_t errbuf_size)
+                   const unsigned char *value, size_t value_size, char *errbuf,
+                   size_t errbuf_size)
 {
     char key[1024];
 
@@ -153,15 +152,16 @@ static int publish(imgassure_producer_t *producer, const char *topic,
         snprintf(errbuf, errbuf_size, "image name too long for a message key");
         return -1;
     }
-    return kafka_produce(producer->kafka, topic, key, strlen(key), value,
-                         value_size, NULL, NULL, errbuf, errbuf_size);
+    if (kafka_produce(producer->kafka, topic, key, strlen(key), value,
+                      value_size, NULL, NULL, errbuf, errbuf_size) != 0)
+        return -1;
+    return 0;
 }
 
 int imgassure_publish_seen(imgassure_producer_t *producer,
                            const struct imgassure_image *image,
                            const char *activity, const char *workload,
-                           int64_t seen_at_ms, char *errbuf,
-                           size_t errbuf_size)
+                           int64_t seen_at_ms, char *errbuf, size_t errbuf_size)
 {
     struct image_seen event;
     char event_id[UUID_TEXT_SIZE];
@@ -188,8 +188,8 @@ int imgassure_publish_seen(imgassure_producer_t *producer,
     event.workload = copy_optional(workload);
     event.seen_at_ms = seen_at_ms > 0 ? seen_at_ms : clock_now_ms();
 
-    if (image_seen_encode(&event, &value, &value_size, errbuf,
-                          errbuf_size) != 0)
+    if (image_seen_encode(&event, &value, &value_size, errbuf, errbuf_size) !=
+        0)
         goto out;
     result = publish(producer, producer->seen_topic, &event.image, value,
                      value_size, errbuf, errbuf_size);
@@ -226,8 +226,8 @@ int imgassure_request_scan(imgassure_producer_t *producer,
     if (scan_request_encode(&request, &value, &value_size, errbuf,
                             errbuf_size) != 0)
         goto out;
-    result = publish(producer, producer->requests_topic, &request.image,
-                     value, value_size, errbuf, errbuf_size);
+    result = publish(producer, producer->requests_topic, &request.image, value,
+                     value_size, errbuf, errbuf_size);
     if (result == 0 && request_id != NULL)
         snprintf(request_id, request_id_size, "%s", id);
 

@@ -11,14 +11,13 @@ static json_t *optional_string(const char *text)
 
 static json_t *location_to_json(const struct image_location *image)
 {
-    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o, s:o}",
-                     "account", image->account, "environment_id",
-                     image->environment_id, "environment_kind",
-                     environment_kind_name(image->environment_kind),
-                     "registry", image->registry, "repository",
-                     image->repository, "tag", image->tag, "digest",
-                     optional_string(image->digest), "platform",
-                     optional_string(image->platform));
+    return json_pack("{s:s?, s:s?, s:s, s:s?, s:s?, s:s?, s:o, s:o}", "account",
+                     image->account, "environment_id", image->environment_id,
+                     "environment_kind",
+                     environment_kind_name(image->environment_kind), "registry",
+                     image->registry, "repository", image->repository, "tag",
+                     image->tag, "digest", optional_string(image->digest),
+                     "platform", optional_string(image->platform));
 }
 
 static json_t *packages_to_json(const struct scan_result *result)
@@ -33,8 +32,7 @@ static json_t *packages_to_json(const struct scan_result *result)
             json_pack("{s:s?, s:s?, s:o, s:o, s:o}", "name", package->name,
                       "version", package->version, "architecture",
                       optional_string(package->architecture), "source_name",
-                      optional_string(package->source_name),
-                      "source_version",
+                      optional_string(package->source_name), "source_version",
                       optional_string(package->source_version)));
     }
     return packages;
@@ -57,10 +55,10 @@ json_t *result_format_json(const struct scan_result *result)
         optional_string(result->manifest_digest), "status",
         scan_status_name(result->status), "status_detail",
         result->status_detail, "os", os, "package_count",
-        (json_int_t)result->package_count, "packages",
-        packages_to_json(result), "layer_count", (int)result->layer_count,
-        "image_size_bytes", (json_int_t)result->image_size_bytes, "attempt",
-        (int)result->attempt, "next_attempt_at_ms",
+        (json_int_t)result->package_count, "packages", packages_to_json(result),
+        "layer_count", (int)result->layer_count, "image_size_bytes",
+        (json_int_t)result->image_size_bytes, "attempt", (int)result->attempt,
+        "next_attempt_at_ms",
         result->next_attempt_at_ms > 0
             ? json_integer(result->next_attempt_at_ms)
             : json_null(),
@@ -97,8 +95,8 @@ void result_format_table_header(FILE *out)
 void result_format_table_row(FILE *out, const struct scan_result *result)
 {
     const struct image_location *image = &result->image;
-    const char *digest = result->manifest_digest ? result->manifest_digest
-                                                 : image->digest;
+    const char *digest =
+        result->manifest_digest ? result->manifest_digest : image->digest;
     char when[32], name[512], short_digest[16] = "-", os[64] = "-";
     char size[32], duration[32];
 
@@ -113,8 +111,7 @@ void result_format_table_row(FILE *out, const struct scan_result *result)
                  result->os_version_id ? result->os_version_id : "");
     format_size(size, sizeof(size), result->image_size_bytes);
     snprintf(duration, sizeof(duration), "%.1fs",
-             (double)(result->finished_at_ms - result->started_at_ms) /
-                 1000.0);
+             (double)(result->finished_at_ms - result->started_at_ms) / 1000.0);
 
     fprintf(out, "%-20s %-22s %-40s %-12s %-16s %6zu %6d %9s %8s  %s\n", when,
             scan_status_name(result->status), name, short_digest, os,

@@ -40,8 +40,7 @@ static const char record_result_script[] =
     "return 1\n";
 
 struct image_state_store *image_state_connect(const char *redis_url,
-                                              char *errbuf,
-                                              size_t errbuf_size)
+                                              char *errbuf, size_t errbuf_size)
 {
     struct image_state_store *store = calloc(1, sizeof(*store));
 
@@ -50,8 +49,8 @@ struct image_state_store *image_state_connect(const char *redis_url,
         snprintf(errbuf, errbuf_size, "out of memory");
         return NULL;
     }
-    store->redis = redis_connect_url(redis_url, REDIS_TIMEOUT_MS, errbuf,
-                                     errbuf_size);
+    store->redis =
+        redis_connect_url(redis_url, REDIS_TIMEOUT_MS, errbuf, errbuf_size);
     if (store->redis == NULL) {
         image_state_free(store);
         return NULL;
@@ -74,14 +73,14 @@ int image_state_key(const struct image_location *image, char *out,
     int written;
 
     if (image->digest != NULL)
-        written = snprintf(out, out_size, "imgassure:{%s}:image:%s:%s",
-                           image->account, image->environment_id,
-                           image->digest);
+        written =
+            snprintf(out, out_size, "imgassure:{%s}:image:%s:%s",
+                     image->account, image->environment_id, image->digest);
     else
-        written = snprintf(out, out_size, "imgassure:{%s}:image:%s:%s/%s:%s",
-                           image->account, image->environment_id,
-                           image->registry, image->repository,
-                           image->tag ? image->tag : "latest");
+        written =
+            snprintf(out, out_size, "imgassure:{%s}:image:%s:%s/%s:%s",
+                     image->account, image->environment_id, image->registry,
+                     image->repository, image->tag ? image->tag : "latest");
     return written < 0 || (size_t)written >= out_size ? -1 : 0;
 }
 
@@ -92,8 +91,8 @@ static redisContext *connection(struct image_state_store *store, char *errbuf,
     if (store->redis != NULL && store->redis->err == 0)
         return store->redis;
     redisFree(store->redis);
-    store->redis = redis_connect_url(store->url, REDIS_TIMEOUT_MS, errbuf,
-                                     errbuf_size);
+    store->redis =
+        redis_connect_url(store->url, REDIS_TIMEOUT_MS, errbuf, errbuf_size);
     return store->redis;
 }
 
@@ -107,8 +106,7 @@ static int reply_failed(redisContext *redis, redisReply *reply,
         return 1;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
-        snprintf(errbuf, errbuf_size, "redis %s failed: %s", what,
-                 reply->str);
+        snprintf(errbuf, errbuf_size, "redis %s failed: %s", what, reply->str);
         freeReplyObject(reply);
         return 1;
     }

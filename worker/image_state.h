@@ -17,8 +17,7 @@ struct image_state_store;
 /* Connects to Redis. Returns NULL with the reason in errbuf. The store is
  * owned by one thread. Free with image_state_free. */
 struct image_state_store *image_state_connect(const char *redis_url,
-                                              char *errbuf,
-                                              size_t errbuf_size);
+                                              char *errbuf, size_t errbuf_size);
 void image_state_free(struct image_state_store *store);
 
 /*

@@ -10,8 +10,8 @@
 #include <unistd.h>
 
 static const struct option_spec worker_options[] = {
-    {"brokers", 'b', OPTION_STRING, "IMGASSURE_BROKERS", NULL,
-     "HOST:PORT,...", "Kafka bootstrap brokers (required)"},
+    {"brokers", 'b', OPTION_STRING, "IMGASSURE_BROKERS", NULL, "HOST:PORT,...",
+     "Kafka bootstrap brokers (required)"},
     {"topic-prefix", 0, OPTION_STRING, "IMGASSURE_TOPIC_PREFIX", "imgassure.",
      "PREFIX", "prefix of every topic name"},
     {"property", 'X', OPTION_LIST, NULL, NULL, "KEY=VALUE",
@@ -115,8 +115,8 @@ int main(int argc, char **argv)
     host[sizeof(host) - 1] = '\0';
     snprintf(default_id, sizeof(default_id), "%s-%d", host, (int)getpid());
     config.brokers = options_get(&values, "brokers");
-    config.kafka_properties = options_get_list(&values, "property",
-                                               &config.kafka_property_count);
+    config.kafka_properties =
+        options_get_list(&values, "property", &config.kafka_property_count);
     config.topic_prefix = options_get(&values, "topic-prefix");
     config.group_id = options_get(&values, "group-id");
     config.redis_url = options_get(&values, "redis-url");

@@ -76,8 +76,8 @@ static int registry_failure(struct scan_context *scan,
                           what, reason);
     case REGISTRY_NETWORK:
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
-                          "%s: %s; check that the workers can reach %s",
-                          what, reason, scan->ref.registry);
+                          "%s: %s; check that the workers can reach %s", what,
+                          reason, scan->ref.registry);
     case REGISTRY_NOT_FOUND:
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; the image is not in the registry (deleted, "
@@ -128,15 +128,13 @@ static int fetch_manifest(struct scan_context *scan, const char *reference,
     int failed;
 
     status = registry_fetch_manifest(scan->client, scan->ref.registry,
-                                     scan->ref.repository, reference,
-                                     &fetched, errbuf, sizeof(errbuf));
+                                     scan->ref.repository, reference, &fetched,
+                                     errbuf, sizeof(errbuf));
     if (status != REGISTRY_OK)
-        return registry_failure(scan, status, "manifest fetch failed",
-                                errbuf);
+        return registry_failure(scan, status, "manifest fetch failed", errbuf);
 
-    failed = manifest_parse(fetched.body, fetched.size,
-                            fetched.content_type, parsed, errbuf,
-                            sizeof(errbuf));
+    failed = manifest_parse(fetched.body, fetched.size, fetched.content_type,
+                            parsed, errbuf, sizeof(errbuf));
     snprintf(digest, digest_size, "%s", fetched.digest);
     registry_manifest_clear(&fetched);
     if (failed)
@@ -175,8 +173,8 @@ static int resolve_manifest(struct scan_context *scan)
     snprintf(digest, sizeof(digest), "%s", child->descriptor.digest);
     manifest_free(top);
 
-    outcome = fetch_manifest(scan, digest, &scan->manifest, digest,
-                             sizeof(digest));
+    outcome =
+        fetch_manifest(scan, digest, &scan->manifest, digest, sizeof(digest));
     if (outcome != 0 || scan->manifest == NULL)
         return outcome;
     if (scan->manifest->kind != MANIFEST_KIND_MANIFEST)
@@ -198,15 +196,14 @@ static int check_config(struct scan_context *scan)
     size_t size;
     char errbuf[512], name[256];
 
-    status = registry_fetch_blob(scan->client, scan->ref.registry,
-                                 scan->ref.repository, config->digest,
-                                 config->size, &body, &size, errbuf,
-                                 sizeof(errbuf));
+    status = registry_fetch_blob(
+        scan->client, scan->ref.registry, scan->ref.repository, config->digest,
+        config->size, &body, &size, errbuf, sizeof(errbuf));
     if (status != REGISTRY_OK)
         return registry_failure(scan, status, "image config fetch failed",
                                 errbuf);
-    if (manifest_parse_config(body, size, &platform, errbuf,
-                              sizeof(errbuf)) != 0) {
+    if (manifest_parse_config(body, size, &platform, errbuf, sizeof(errbuf)) !=
+        0) {
         free(body);
         return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
                           "the image config is not valid: %s", errbuf);
@@ -263,8 +260,8 @@ static void *download_layer(void *argument)
 
     download->status = registry_fetch_blob_stream(
         scan->client, scan->ref.registry, scan->ref.repository,
-        download->layer->digest, download->layer->size, write_to_pipe,
-        download, download->errbuf, sizeof(download->errbuf));
+        download->layer->digest, download->layer->size, write_to_pipe, download,
+        download->errbuf, sizeof(download->errbuf));
     close(download->write_fd);
     return NULL;
 }
@@ -280,8 +277,7 @@ static void drain(int fd)
 }
 
 static int walk_result_status(struct scan_context *scan, size_t index,
-                              enum layer_walk_result walked,
-                              const char *reason)
+                              enum layer_walk_result walked, const char *reason)
 {
     const char *digest = scan->manifest->layers[index].digest;
 
@@ -320,8 +316,8 @@ static int scan_layer(struct scan_context *scan, size_t index)
                           "cannot start a download thread");
     }
 
-    walked = layer_walk_fd(scan->fs, fds[0], NULL, walk_error,
-                           sizeof(walk_error));
+    walked =
+        layer_walk_fd(scan->fs, fds[0], NULL, walk_error, sizeof(walk_error));
     if (walked == LAYER_WALK_OK)
         drain(fds[0]);
     close(fds[0]);
@@ -362,8 +358,8 @@ static int read_os(struct scan_context *scan)
     struct os_release release;
     char errbuf[512];
 
-    switch (os_release_from_rootfs(scan->fs, &release, errbuf,
-                                   sizeof(errbuf))) {
+    switch (
+        os_release_from_rootfs(scan->fs, &release, errbuf, sizeof(errbuf))) {
     case OS_RELEASE_FOUND:
         break;
     case OS_RELEASE_NOT_FOUND:
@@ -443,8 +439,8 @@ static int describe_layers(struct scan_context *scan)
 static int run_steps(struct scan_context *scan)
 {
     static int (*const steps[])(struct scan_context *) = {
-        open_client,  resolve_manifest, describe_layers, check_config,
-        scan_layers,  read_os,          read_packages,
+        open_client, resolve_manifest, describe_layers, check_config,
+        scan_layers, read_os,          read_packages,
     };
 
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -479,9 +475,9 @@ int scan_image(const struct scan_options *options,
     if (image_ref_build(&scan.ref, request->image.registry,
                         request->image.repository, request->image.tag,
                         request->image.digest, errbuf, sizeof(errbuf)) != 0)
-        outcome = set_status(result, SCAN_STATUS_INTERNAL_ERROR,
-                             "invalid image reference reached the scan: %s",
-                             errbuf);
+        outcome =
+            set_status(result, SCAN_STATUS_INTERNAL_ERROR,
+                       "invalid image reference reached the scan: %s", errbuf);
     else
         outcome = run_steps(&scan);
 

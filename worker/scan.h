@@ -10,8 +10,8 @@
 #include <signal.h>
 
 struct scan_options {
-    const char *credentials_file;     /* auth.json / config.json, or NULL */
-    const char *insecure_registries;  /* comma-separated host:port, or NULL */
+    const char *credentials_file;    /* auth.json / config.json, or NULL */
+    const char *insecure_registries; /* comma-separated host:port, or NULL */
     long connect_timeout_s;
     long pull_timeout_s;
     const volatile sig_atomic_t *abort_requested; /* may be NULL */

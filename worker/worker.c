@@ -41,6 +41,10 @@ static int is_topic(const rd_kafka_message_t *message, const char *topic)
     return strcmp(rd_kafka_topic_name(message->rkt), topic) == 0;
 }
 
+/* A message larger than the producer may send is kept in the DLQ only up
+ * to this size, so that one giant message cannot block its partition. */
+#define DLQ_VALUE_MAX (512 * 1024)
+
 /* Copies a malformed message to its topic's dead-letter queue with the
  * reason and origin in headers. */
 static enum outcome send_to_dlq(struct worker *worker,
@@ -51,18 +55,23 @@ static enum outcome send_to_dlq(struct worker *worker,
     rd_kafka_headers_t *headers = rd_kafka_headers_new(4);
     struct kafka_delivery delivery;
     struct kafka_delivery *deliveries[] = {&delivery};
+    size_t value_size = message->len;
     char dlq[300], origin[64], errbuf[512];
 
     snprintf(dlq, sizeof(dlq), "%s%s", topic, KAFKA_DLQ_SUFFIX);
-    snprintf(origin, sizeof(origin), "%" PRId32 ":%" PRId64,
-             message->partition, message->offset);
+    snprintf(origin, sizeof(origin), "%" PRId32 ":%" PRId64, message->partition,
+             message->offset);
     rd_kafka_header_add(headers, "imgassure.error", -1, reason, -1);
     rd_kafka_header_add(headers, "imgassure.source.topic", -1, topic, -1);
     rd_kafka_header_add(headers, "imgassure.source.offset", -1, origin, -1);
+    if (value_size > DLQ_VALUE_MAX) {
+        value_size = DLQ_VALUE_MAX;
+        rd_kafka_header_add(headers, "imgassure.truncated", -1, "true", -1);
+    }
 
     if (kafka_produce(worker->producer, dlq, message->key, message->key_len,
-                      message->payload, message->len, headers, &delivery,
-                      errbuf, sizeof(errbuf)) != 0) {
+                      message->payload, value_size, headers, &delivery, errbuf,
+                      sizeof(errbuf)) != 0) {
         rd_kafka_headers_destroy(headers);
         log_write(LOG_ERR, "KAFKA", "dead-letter copy failed: %s", errbuf);
         return OUTCOME_RETRY;
@@ -81,18 +90,24 @@ static enum outcome send_to_dlq(struct worker *worker,
     return OUTCOME_DONE;
 }
 
-static int validate_location(const struct image_location *image,
-                             char *errbuf, size_t errbuf_size)
+static int validate_location(const struct image_location *image, char *errbuf,
+                             size_t errbuf_size)
 {
     struct image_ref ref;
     char reason[256];
 
     if (!ids_valid_name(image->account)) {
-        snprintf(errbuf, errbuf_size, "invalid account name");
+        snprintf(errbuf, errbuf_size,
+                 "invalid account name '%.64s': use 1-128 characters "
+                 "from A-Z a-z 0-9 . _ -",
+                 image->account ? image->account : "");
         return -1;
     }
     if (!ids_valid_name(image->environment_id)) {
-        snprintf(errbuf, errbuf_size, "invalid environment id");
+        snprintf(errbuf, errbuf_size,
+                 "invalid environment id '%.64s': use 1-128 characters "
+                 "from A-Z a-z 0-9 . _ -",
+                 image->environment_id ? image->environment_id : "");
         return -1;
     }
     if (image_ref_build(&ref, image->registry, image->repository, image->tag,
@@ -103,6 +118,9 @@ static int validate_location(const struct image_location *image,
     return 0;
 }
 
+#define PRODUCE_FAILED (-1)
+#define PRODUCE_IMPOSSIBLE (-2) /* retrying would fail the same way */
+
 /* Encodes and enqueues a result; the caller waits for delivery. */
 static int produce_result(struct worker *worker,
                           const struct scan_result *result,
@@ -112,20 +130,43 @@ static int produce_result(struct worker *worker,
     unsigned char *value = NULL;
     size_t value_size;
     char key[1024];
-    int failed;
+    rd_kafka_resp_err_t error;
 
     if (location_format_key(&result->image, key, sizeof(key)) != 0) {
         snprintf(errbuf, errbuf_size, "image name too long for a key");
-        return -1;
+        return PRODUCE_IMPOSSIBLE;
     }
-    if (scan_result_encode(result, &value, &value_size, errbuf,
-                           errbuf_size) != 0)
-        return -1;
-    failed = kafka_produce(worker->producer, worker->results_topic, key,
-                           strlen(key), value, value_size, NULL, delivery,
-                           errbuf, errbuf_size);
+    if (scan_result_encode(result, &value, &value_size, errbuf, errbuf_size) !=
+        0)
+        return PRODUCE_IMPOSSIBLE;
+    error =
+        kafka_produce(worker->producer, worker->results_topic, key, strlen(key),
+                      value, value_size, NULL, delivery, errbuf, errbuf_size);
     free(value);
-    return failed;
+    if (error == RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE)
+        return PRODUCE_IMPOSSIBLE;
+    return error != RD_KAFKA_RESP_ERR_NO_ERROR ? PRODUCE_FAILED : 0;
+}
+
+/* Turns a result that can never be published (it does not encode, or it
+ * exceeds Kafka's message size) into an INTERNAL_ERROR that can, so the
+ * request still ends in a result instead of failing forever. */
+static void replace_with_error(struct scan_result *result, const char *reason)
+{
+    char detail[768];
+
+    for (size_t i = 0; i < result->package_count; i++)
+        installed_package_clear(&result->packages[i]);
+    free(result->packages);
+    result->packages = NULL;
+    result->package_count = 0;
+    snprintf(detail, sizeof(detail),
+             "the %s result could not be published (%s); the image needs "
+             "attention from the imgassure operators",
+             scan_status_name(result->status), reason);
+    free(result->status_detail);
+    result->status_detail = strdup(detail);
+    result->status = SCAN_STATUS_INTERNAL_ERROR;
 }
 
 static int produce_request(struct worker *worker,
@@ -136,7 +177,7 @@ static int produce_request(struct worker *worker,
     unsigned char *value = NULL;
     size_t value_size;
     char key[1024];
-    int failed;
+    rd_kafka_resp_err_t failed;
 
     if (location_format_key(&request->image, key, sizeof(key)) != 0) {
         snprintf(errbuf, errbuf_size, "image name too long for a key");
@@ -149,7 +190,7 @@ static int produce_request(struct worker *worker,
                            strlen(key), value, value_size, NULL, delivery,
                            errbuf, errbuf_size);
     free(value);
-    return failed;
+    return failed != RD_KAFKA_RESP_ERR_NO_ERROR ? -1 : 0;
 }
 
 /* Retries a Redis write with backoff until it succeeds or shutdown starts:
@@ -162,8 +203,8 @@ static enum outcome store_result(struct worker *worker,
 
     while (image_state_record_result(worker->state, result, errbuf,
                                      sizeof(errbuf)) != 0) {
-        log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms",
-                  errbuf, result->request_id, backoff_ms);
+        log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms", errbuf,
+                  result->request_id, backoff_ms);
         for (int slept = 0; slept < backoff_ms; slept += 100) {
             if (*worker->stop)
                 return OUTCOME_ABANDONED;
@@ -215,8 +256,7 @@ static enum outcome request_first_scan(struct worker *worker,
     struct scan_request request;
     struct scan_result pending;
     struct kafka_delivery request_delivery, result_delivery;
-    struct kafka_delivery *deliveries[] = {&request_delivery,
-                                           &result_delivery};
+    struct kafka_delivery *deliveries[] = {&request_delivery, &result_delivery};
     enum outcome outcome = OUTCOME_RETRY;
     char errbuf[512];
 
@@ -298,9 +338,19 @@ static enum outcome publish_scan(struct worker *worker,
     struct kafka_delivery delivery;
     struct kafka_delivery *deliveries[] = {&delivery};
     char errbuf[512];
+    int produced =
+        produce_result(worker, result, &delivery, errbuf, sizeof(errbuf));
 
-    if (produce_result(worker, result, &delivery, errbuf, sizeof(errbuf)) !=
-            0 ||
+    if (produced == PRODUCE_IMPOSSIBLE) {
+        log_write(LOG_ERR, "KAFKA",
+                  "result cannot be published, sending INTERNAL_ERROR "
+                  "instead: %s request=%s",
+                  errbuf, result->request_id);
+        replace_with_error(result, errbuf);
+        produced =
+            produce_result(worker, result, &delivery, errbuf, sizeof(errbuf));
+    }
+    if (produced != 0 ||
         kafka_wait_deliveries(worker->producer, deliveries, 1,
                               worker->config->delivery_timeout_ms, errbuf,
                               sizeof(errbuf)) != 0) {
@@ -378,9 +428,8 @@ static void retry_later(struct worker *worker,
         rd_kafka_topic_partition_list_new(1);
     rd_kafka_error_t *error;
 
-    rd_kafka_topic_partition_list_add(position,
-                                      rd_kafka_topic_name(message->rkt),
-                                      message->partition)
+    rd_kafka_topic_partition_list_add(
+        position, rd_kafka_topic_name(message->rkt), message->partition)
         ->offset = message->offset;
     error = rd_kafka_seek_partitions(worker->consumer, position, 5000);
     if (error != NULL) {
@@ -439,8 +488,8 @@ static void consume(struct worker *worker)
 static rd_kafka_t *create_consumer(const struct worker_config *config,
                                    char *errbuf, size_t errbuf_size)
 {
-    rd_kafka_conf_t *conf = kafka_conf_new(config->brokers, NULL, 0, errbuf,
-                                           errbuf_size);
+    rd_kafka_conf_t *conf =
+        kafka_conf_new(config->brokers, NULL, 0, errbuf, errbuf_size);
     rd_kafka_t *consumer;
     char reason[256];
 
@@ -515,13 +564,12 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         snprintf(errbuf, errbuf_size, "topic prefix too long");
         return -1;
     }
-    worker->state = image_state_connect(config->redis_url, errbuf,
-                                        errbuf_size);
+    worker->state = image_state_connect(config->redis_url, errbuf, errbuf_size);
     if (worker->state == NULL)
         return -1;
     worker->producer = kafka_producer_new(
-        config->brokers, config->kafka_properties,
-        config->kafka_property_count, NULL, errbuf, errbuf_size);
+        config->brokers, config->kafka_properties, config->kafka_property_count,
+        NULL, errbuf, errbuf_size);
     if (worker->producer == NULL)
         return -1;
     worker->consumer = create_consumer(config, errbuf, errbuf_size);
@@ -545,8 +593,7 @@ static void stop_worker(struct worker *worker)
     image_state_free(worker->state);
 }
 
-int worker_run(const struct worker_config *config,
-               volatile sig_atomic_t *stop)
+int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop)
 {
     struct worker worker;
     char errbuf[512];
@@ -561,9 +608,9 @@ int worker_run(const struct worker_config *config,
         log_write(LOG_ERR, "WORKER", "start-up failed: %s", errbuf);
         exit_code = 1;
     } else {
-        log_write(LOG_INFO, "WORKER",
-                  "started worker=%s group=%s topics=%s,%s", config->worker_id,
-                  config->group_id, worker.seen_topic, worker.requests_topic);
+        log_write(LOG_INFO, "WORKER", "started worker=%s group=%s topics=%s,%s",
+                  config->worker_id, config->group_id, worker.seen_topic,
+                  worker.requests_topic);
         consume(&worker);
         log_write(LOG_INFO, "WORKER", "stopping worker=%s", config->worker_id);
     }

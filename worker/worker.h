@@ -31,7 +31,6 @@ struct worker_config {
  * consumer has left the group), or 1 when start-up failed, with the reason
  * logged.
  */
-int worker_run(const struct worker_config *config,
-               volatile sig_atomic_t *stop);
+int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop);
 
 #endif
