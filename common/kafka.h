@@ -22,7 +22,8 @@ struct kafka_delivery {
     rd_kafka_resp_err_t error;
 };
 
-/* Counts of deliveries that nobody waits for individually. */
+/* Delivery counts of the messages produced without a struct
+ * kafka_delivery. */
 struct kafka_producer_stats {
     unsigned long delivered;
     unsigned long failed;

@@ -1,6 +1,6 @@
 /*
- * Each image's state in Redis: when it was last seen and what its latest
- * scan said. One hash per image and environment, keyed
+ * Each image's state in Redis: when it was last seen and the status of
+ * its latest scan. One hash per image and environment, keyed
  * "imgassure:{ACCOUNT}:image:ENV:IMAGE" where IMAGE is the digest, or
  * registry/repository:tag while the digest is unknown. The account sits
  * in a hash tag so one account's keys share a Redis Cluster slot.

@@ -19,7 +19,7 @@
 
 #define SCAN_ABANDONED (-1)
 
-/* Everything one scan holds; freed by scan_context_clear. */
+/* Everything one scan holds; scan_image frees it before returning. */
 struct scan_context {
     const struct scan_options *options;
     const struct scan_request *request;
