@@ -485,6 +485,19 @@ static void consume(struct worker *worker)
     }
 }
 
+/* Allows one scan twice the pull timeout plus five minutes between polls,
+ * within librdkafka's maximum of 24 hours.
+ * TODO(scan deadline): the pull timeout bounds each registry request, not
+ * the whole scan, so an image with many slow layers can still overrun. */
+static long max_poll_interval_ms(long pull_timeout_s)
+{
+    long interval_s = pull_timeout_s * 2 + 300;
+
+    if (interval_s > 86400)
+        interval_s = 86400;
+    return interval_s * 1000;
+}
+
 static rd_kafka_t *create_consumer(const struct worker_config *config,
                                    char *errbuf, size_t errbuf_size)
 {
@@ -492,6 +505,7 @@ static rd_kafka_t *create_consumer(const struct worker_config *config,
         kafka_conf_new(config->brokers, NULL, 0, errbuf, errbuf_size);
     rd_kafka_t *consumer;
     char reason[256];
+    char poll_interval[32];
 
     if (conf == NULL)
         return NULL;
@@ -502,6 +516,11 @@ static rd_kafka_t *create_consumer(const struct worker_config *config,
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
+    /* The group must not evict a worker in the middle of a long pull, or
+     * its commit fails and another worker scans the image again. */
+    snprintf(poll_interval, sizeof(poll_interval), "%ld",
+             max_poll_interval_ms(config->scan.pull_timeout_s));
+    rd_kafka_conf_set(conf, "max.poll.interval.ms", poll_interval, NULL, 0);
     if (kafka_conf_apply(conf, config->kafka_properties,
                          config->kafka_property_count, errbuf,
                          errbuf_size) != 0) {
