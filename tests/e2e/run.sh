@@ -37,8 +37,11 @@ stop_workers() {
     worker_pids=()
 }
 
+# The mock cluster waits for the session timeout (45 s by default) before it
+# completes a rebalance, so the workers here use a short one.
 start_worker() {
     "$build_dir/imgassure-worker" --worker-id "e2e-worker-$1" \
+        -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
         2>>"$state_dir/worker-$1.log" &
     worker_pids+=($!)
 }
