@@ -1,11 +1,14 @@
 /*
  * The four events as Avro messages. Structure members map to schema fields
- * of the same name, except that a member ending in _ms is the field
- * without that suffix (a timestamp-millis long), and that
- * scan_result.next_attempt_at_ms 0 is the field's null.
+ * of the same name, with these exceptions. A member ending in _ms is the
+ * field without that suffix (a timestamp-millis long). The optional times
+ * next_attempt_at_ms and vulnerability_db_built_at_ms are null when 0, and
+ * finding.cvss_score is null when -1. severity_counts[] is the record
+ * SeverityCounts, whose fields are the lowercase severity names.
  */
 #include "event.h"
 
+#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,6 +44,15 @@ static const char *const removal_reason_symbols[] = {
     "INACTIVE",
     "DELETED_FROM_REGISTRY",
     "SHIFTLEFT_EXPIRED",
+};
+static const char *const severity_symbols[] = {
+    "NONE", "UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL",
+};
+
+/* Fields of the SeverityCounts record, indexed by enum severity. NONE has
+ * no field because no finding has that severity. */
+static const char *const severity_count_fields[SEVERITY_COUNT] = {
+    NULL, "unknown", "negligible", "low", "medium", "high", "critical",
 };
 
 static const char *symbol_name(const char *const *symbols, size_t count,
@@ -148,6 +160,178 @@ int removal_reason_parse(const char *name, enum removal_reason *reason)
     return 0;
 }
 
+const char *severity_name(enum severity severity)
+{
+    return symbol_name(severity_symbols, COUNT_OF(severity_symbols),
+                       (int)severity);
+}
+
+int severity_parse(const char *name, enum severity *severity)
+{
+    int value;
+
+    if (symbol_parse(severity_symbols, COUNT_OF(severity_symbols), name,
+                     &value) != 0)
+        return -1;
+    *severity = (enum severity)value;
+    return 0;
+}
+
+static int score_valid(double score)
+{
+    return isfinite(score) && score >= 0.0 && score <= 10.0;
+}
+
+static int finding_check(const struct finding *finding, size_t index,
+                         char *errbuf, size_t errbuf_size)
+{
+    if (finding->alias_count > FINDING_MAX_ALIASES) {
+        snprintf(errbuf, errbuf_size,
+                 "field findings[%zu].aliases has %zu items, more than the "
+                 "%zu a finding may carry",
+                 index, finding->alias_count, (size_t)FINDING_MAX_ALIASES);
+        return -1;
+    }
+    if (finding->alias_count > 0 && finding->aliases == NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "findings[%zu].aliases is NULL but alias_count is %zu", index,
+                 finding->alias_count);
+        return -1;
+    }
+    if (finding->severity == SEVERITY_NONE) {
+        snprintf(errbuf, errbuf_size,
+                 "field findings[%zu].severity is NONE, which only "
+                 "vulnerability_level may be",
+                 index);
+        return -1;
+    }
+    if (finding->cvss_score != -1.0 && !score_valid(finding->cvss_score)) {
+        snprintf(errbuf, errbuf_size,
+                 "field findings[%zu].cvss_score is %g, which is neither from "
+                 "0 to 10 nor -1 for unknown",
+                 index, finding->cvss_score);
+        return -1;
+    }
+    return 0;
+}
+
+/* Checks the list caps, and that a list pointer exists for its count. */
+static int lists_check(const struct scan_result *event, char *errbuf,
+                       size_t errbuf_size)
+{
+    size_t items;
+
+    if (event->package_count > SCAN_RESULT_MAX_PACKAGES) {
+        snprintf(errbuf, errbuf_size,
+                 "field packages has %zu items, more than the %zu a result "
+                 "may carry",
+                 event->package_count, (size_t)SCAN_RESULT_MAX_PACKAGES);
+        return -1;
+    }
+    if (event->package_count > 0 && event->packages == NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "packages is NULL but package_count is %zu",
+                 event->package_count);
+        return -1;
+    }
+    if (event->finding_count > SCAN_RESULT_MAX_FINDINGS) {
+        snprintf(errbuf, errbuf_size,
+                 "field findings has %zu items, more than the %zu a result "
+                 "may carry",
+                 event->finding_count, (size_t)SCAN_RESULT_MAX_FINDINGS);
+        return -1;
+    }
+    if (event->finding_count > 0 && event->findings == NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "findings is NULL but finding_count is %zu",
+                 event->finding_count);
+        return -1;
+    }
+
+    /* The capped counts keep this sum far below SIZE_MAX. */
+    items = event->package_count + event->finding_count;
+    for (size_t i = 0; i < event->finding_count; i++) {
+        if (finding_check(&event->findings[i], i, errbuf, errbuf_size) != 0)
+            return -1;
+        items += event->findings[i].alias_count;
+    }
+    if (items > DATUM_MAX_ITEMS) {
+        snprintf(errbuf, errbuf_size,
+                 "the result has %zu packages, findings and aliases, more "
+                 "than the %zu array items a reader accepts in one message",
+                 items, (size_t)DATUM_MAX_ITEMS);
+        return -1;
+    }
+    return 0;
+}
+
+/* Returns the name of the first vulnerability member that is not at its
+ * default, or NULL. */
+static const char *vulnerability_member_set(const struct scan_result *event)
+{
+    if (event->finding_count > 0)
+        return "findings";
+    for (int severity = 0; severity < SEVERITY_COUNT; severity++) {
+        if (event->severity_counts[severity] != 0)
+            return "severity_counts";
+    }
+    if (event->vulnerability_level != SEVERITY_NONE)
+        return "vulnerability_level";
+    if (event->risk_score != 0.0)
+        return "risk_score";
+    return NULL;
+}
+
+static int summary_check(const struct scan_result *event, char *errbuf,
+                         size_t errbuf_size)
+{
+    const char *member = vulnerability_member_set(event);
+
+    if (event->severity_counts[SEVERITY_NONE] != 0) {
+        snprintf(errbuf, errbuf_size,
+                 "severity_counts[SEVERITY_NONE] is %d, but no finding has "
+                 "severity NONE",
+                 (int)event->severity_counts[SEVERITY_NONE]);
+        return -1;
+    }
+    for (int severity = 1; severity < SEVERITY_COUNT; severity++) {
+        if (event->severity_counts[severity] < 0) {
+            snprintf(errbuf, errbuf_size,
+                     "field severity_counts.%s is %d, below 0",
+                     severity_count_fields[severity],
+                     (int)event->severity_counts[severity]);
+            return -1;
+        }
+    }
+    if (!score_valid(event->risk_score)) {
+        snprintf(errbuf, errbuf_size, "field risk_score is %g, outside 0 to 10",
+                 event->risk_score);
+        return -1;
+    }
+    if (!event->vulnerabilities_matched && member != NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "field %s is set, but vulnerabilities_matched is false",
+                 member);
+        return -1;
+    }
+    return 0;
+}
+
+/*
+ * Checks what the schema cannot express: the list caps, value ranges, and
+ * that the vulnerability fields keep their defaults unless
+ * vulnerabilities_matched is set. Encoding and decoding both run it, so
+ * that a result that decodes also encodes again. Returns 0, or -1 with the
+ * reason in errbuf.
+ */
+static int scan_result_check(const struct scan_result *event, char *errbuf,
+                             size_t errbuf_size)
+{
+    if (lists_check(event, errbuf, errbuf_size) != 0)
+        return -1;
+    return summary_check(event, errbuf, errbuf_size);
+}
+
 /*
  * Encoding fills an avro-c value of the family's current schema. The put_*
  * helpers do nothing once one has failed, so an encoder calls them in a row
@@ -240,17 +424,32 @@ static void put_string(struct encoder *encoder, avro_value_t *record,
         string_set(encoder, &field, name, value);
 }
 
-/* Selects a branch of a ["null", T] union and checks that it has type. */
+static const char *avro_type_label(avro_type_t type)
+{
+    switch (type) {
+    case AVRO_STRING:
+        return "string";
+    case AVRO_INT64:
+        return "long";
+    case AVRO_DOUBLE:
+        return "double";
+    default:
+        return "other";
+    }
+}
+
+/* Selects the null branch of a ["null", T] union, or the T branch when
+ * present, and checks that T is type. */
 static int branch_select(struct encoder *encoder, avro_value_t *field,
                          const char *name, int present, avro_type_t type,
                          avro_value_t *branch)
 {
     int status = avro_value_set_branch(field, present ? 1 : 0, branch);
 
-    if (status != 0 || avro_value_get_type(branch) != type) {
+    if (status != 0 ||
+        avro_value_get_type(branch) != (present ? type : AVRO_NULL)) {
         encoder_fail(encoder, "field %s%s is not a [\"null\", %s] union",
-                     encoder->prefix, name,
-                     type == AVRO_STRING ? "string" : "long");
+                     encoder->prefix, name, avro_type_label(type));
         return -1;
     }
     return 0;
@@ -263,8 +462,8 @@ static void put_optional_string(struct encoder *encoder, avro_value_t *record,
     avro_value_t branch;
 
     if (encoder_field(encoder, record, name, &field) != 0 ||
-        branch_select(encoder, &field, name, value != NULL,
-                      value != NULL ? AVRO_STRING : AVRO_NULL, &branch) != 0)
+        branch_select(encoder, &field, name, value != NULL, AVRO_STRING,
+                      &branch) != 0)
         return;
     if (value == NULL)
         avro_value_set_null(&branch);
@@ -292,8 +491,8 @@ static void put_optional_long(struct encoder *encoder, avro_value_t *record,
     avro_value_t branch;
 
     if (encoder_field(encoder, record, name, &field) != 0 ||
-        branch_select(encoder, &field, name, value != 0,
-                      value != 0 ? AVRO_INT64 : AVRO_NULL, &branch) != 0)
+        branch_select(encoder, &field, name, value != 0, AVRO_INT64, &branch) !=
+            0)
         return;
     if (value == 0)
         avro_value_set_null(&branch);
@@ -311,6 +510,48 @@ static void put_int(struct encoder *encoder, avro_value_t *record,
     if (avro_value_set_int(&field, value) != 0)
         encoder_fail(encoder, "field %s%s is not an int", encoder->prefix,
                      name);
+}
+
+static void put_boolean(struct encoder *encoder, avro_value_t *record,
+                        const char *name, int value)
+{
+    avro_value_t field;
+
+    if (encoder_field(encoder, record, name, &field) != 0)
+        return;
+    if (avro_value_set_boolean(&field, value != 0) != 0)
+        encoder_fail(encoder, "field %s%s is not a boolean", encoder->prefix,
+                     name);
+}
+
+static void put_double(struct encoder *encoder, avro_value_t *record,
+                       const char *name, double value)
+{
+    avro_value_t field;
+
+    if (encoder_field(encoder, record, name, &field) != 0)
+        return;
+    if (avro_value_set_double(&field, value) != 0)
+        encoder_fail(encoder, "field %s%s is not a double", encoder->prefix,
+                     name);
+}
+
+/* Writes -1 as the union's null: the member's "unknown" value. */
+static void put_optional_double(struct encoder *encoder, avro_value_t *record,
+                                const char *name, double value)
+{
+    int present = value != -1.0;
+    avro_value_t field;
+    avro_value_t branch;
+
+    if (encoder_field(encoder, record, name, &field) != 0 ||
+        branch_select(encoder, &field, name, present, AVRO_DOUBLE, &branch) !=
+            0)
+        return;
+    if (present)
+        avro_value_set_double(&branch, value);
+    else
+        avro_value_set_null(&branch);
 }
 
 /* Sets an enum by symbol, so the C enum's order need not match the
@@ -460,34 +701,123 @@ static void put_packages(struct encoder *encoder, avro_value_t *record,
 {
     avro_value_t array;
 
+    /* scan_result_check has checked count and the pointer. */
     if (encoder_field(encoder, record, "packages", &array) != 0)
         return;
-    /* The decoder's item cap counts the items of every array in a datum,
-     * and packages is the only array of ScanResult.v1. */
-    if (count > DATUM_MAX_ITEMS) {
-        encoder_fail(encoder,
-                     "%zu packages are more than the %zu a reader "
-                     "accepts",
-                     count, (size_t)DATUM_MAX_ITEMS);
-        return;
-    }
-    if (count > 0 && packages == NULL) {
-        encoder_fail(encoder, "packages is NULL but package_count is %zu",
-                     count);
-        return;
-    }
     for (size_t i = 0; i < count; i++)
         put_package(encoder, &array, i, &packages[i]);
+}
+
+static void put_aliases(struct encoder *encoder, avro_value_t *record,
+                        const struct finding *finding)
+{
+    avro_value_t array;
+
+    if (encoder_field(encoder, record, "aliases", &array) != 0)
+        return;
+    for (size_t i = 0; i < finding->alias_count && !encoder->failed; i++) {
+        avro_value_t item;
+        char name[32];
+
+        snprintf(name, sizeof(name), "aliases[%zu]", i);
+        if (finding->aliases[i] == NULL) {
+            encoder_fail(encoder, "required field %s%s is NULL",
+                         encoder->prefix, name);
+            return;
+        }
+        if (avro_value_append(&array, &item, NULL) != 0) {
+            encoder_fail(encoder, "cannot append to %saliases",
+                         encoder->prefix);
+            return;
+        }
+        string_set(encoder, &item, name, finding->aliases[i]);
+    }
+}
+
+static void put_finding(struct encoder *encoder, avro_value_t *findings,
+                        size_t index, const struct finding *finding)
+{
+    avro_value_t record;
+
+    if (encoder->failed)
+        return;
+    if (avro_value_append(findings, &record, NULL) != 0) {
+        encoder_fail(encoder, "cannot append to findings");
+        return;
+    }
+    snprintf(encoder->prefix, sizeof(encoder->prefix), "findings[%zu].", index);
+    put_string(encoder, &record, "id", finding->id);
+    put_aliases(encoder, &record, finding);
+    put_string(encoder, &record, "package", finding->package);
+    put_string(encoder, &record, "installed_version",
+               finding->installed_version);
+    put_optional_string(encoder, &record, "fixed_version",
+                        finding->fixed_version);
+    put_enum(encoder, &record, "severity", severity_name(finding->severity),
+             (int)finding->severity);
+    put_optional_string(encoder, &record, "severity_source",
+                        finding->severity_source);
+    put_optional_double(encoder, &record, "cvss_score", finding->cvss_score);
+    put_optional_string(encoder, &record, "cvss_vector", finding->cvss_vector);
+    encoder->prefix[0] = '\0';
+}
+
+static void put_findings(struct encoder *encoder, avro_value_t *record,
+                         const struct finding *findings, size_t count)
+{
+    avro_value_t array;
+
+    /* scan_result_check has checked count and the pointer. */
+    if (encoder_field(encoder, record, "findings", &array) != 0)
+        return;
+    for (size_t i = 0; i < count; i++)
+        put_finding(encoder, &array, i, &findings[i]);
+}
+
+static void put_severity_counts(struct encoder *encoder, avro_value_t *record,
+                                const int32_t counts[SEVERITY_COUNT])
+{
+    avro_value_t severity_counts;
+
+    if (encoder_field(encoder, record, "severity_counts", &severity_counts) !=
+        0)
+        return;
+    snprintf(encoder->prefix, sizeof(encoder->prefix), "severity_counts.");
+    for (int severity = 1; severity < SEVERITY_COUNT; severity++)
+        put_int(encoder, &severity_counts, severity_count_fields[severity],
+                counts[severity]);
+    encoder->prefix[0] = '\0';
+}
+
+/* Writes the members that ScanResult.v2 added. */
+static void put_vulnerabilities(struct encoder *encoder, avro_value_t *record,
+                                const struct scan_result *event)
+{
+    put_boolean(encoder, record, "vulnerabilities_matched",
+                event->vulnerabilities_matched);
+    put_findings(encoder, record, event->findings, event->finding_count);
+    put_severity_counts(encoder, record, event->severity_counts);
+    put_enum(encoder, record, "vulnerability_level",
+             severity_name(event->vulnerability_level),
+             (int)event->vulnerability_level);
+    put_double(encoder, record, "risk_score", event->risk_score);
+    put_optional_string(encoder, record, "vulnerability_db_version",
+                        event->vulnerability_db_version);
+    put_optional_long(encoder, record, "vulnerability_db_built_at",
+                      event->vulnerability_db_built_at_ms);
 }
 
 int scan_result_encode(const struct scan_result *event, unsigned char **out,
                        size_t *out_size, char *errbuf, size_t errbuf_size)
 {
     struct encoder encoder;
+    char reason[256];
 
     if (encoder_begin(&encoder, "ScanResult", errbuf, errbuf_size) == 0) {
         avro_value_t *record = &encoder.record;
 
+        if (scan_result_check(event, reason, sizeof(reason)) != 0)
+            encoder_fail(&encoder, "%s", reason);
         put_string(&encoder, record, "request_id", event->request_id);
         put_image_location(&encoder, record, &event->image);
         put_optional_string(&encoder, record, "manifest_digest",
@@ -503,6 +833,7 @@ int scan_result_encode(const struct scan_result *event, unsigned char **out,
         put_packages(&encoder, record, event->packages, event->package_count);
         put_int(&encoder, record, "layer_count", event->layer_count);
         put_long(&encoder, record, "image_size_bytes", event->image_size_bytes);
+        put_vulnerabilities(&encoder, record, event);
         put_int(&encoder, record, "attempt", event->attempt);
         put_optional_long(&encoder, record, "next_attempt_at",
                           event->next_attempt_at_ms);
@@ -651,6 +982,37 @@ static void take_int(struct reader *reader, const struct datum *record,
         *out = value->int_value;
 }
 
+static void take_boolean(struct reader *reader, const struct datum *record,
+                         const char *name, int *out)
+{
+    const struct datum *value =
+        take_field(reader, record, name, SCHEMA_BOOLEAN, 0);
+
+    if (value != NULL)
+        *out = value->boolean;
+}
+
+static void take_double(struct reader *reader, const struct datum *record,
+                        const char *name, double *out)
+{
+    const struct datum *value =
+        take_field(reader, record, name, SCHEMA_DOUBLE, 0);
+
+    if (value != NULL)
+        *out = value->double_value;
+}
+
+/* Reads a null as -1, the member's "unknown" value. */
+static void take_optional_double(struct reader *reader,
+                                 const struct datum *record, const char *name,
+                                 double *out)
+{
+    const struct datum *value =
+        take_field(reader, record, name, SCHEMA_DOUBLE, 1);
+
+    *out = value != NULL ? value->double_value : -1.0;
+}
+
 /* Maps the reader schema's symbol to the C enum by name. */
 static void take_enum(struct reader *reader, const struct datum *record,
                       const char *name, const char *const *symbols,
@@ -796,12 +1158,124 @@ static void take_packages(struct reader *reader, const struct datum *record,
     reader->prefix[0] = '\0';
 }
 
+static void take_aliases(struct reader *reader, const struct datum *record,
+                         struct finding *finding)
+{
+    const struct datum *array =
+        take_field(reader, record, "aliases", SCHEMA_ARRAY, 0);
+
+    if (array == NULL || array->array.count == 0)
+        return;
+    finding->aliases = calloc(array->array.count, sizeof(*finding->aliases));
+    if (finding->aliases == NULL) {
+        reader_fail(reader, "out of memory");
+        return;
+    }
+    finding->alias_count = array->array.count;
+
+    for (size_t i = 0; i < array->array.count && !reader->failed; i++) {
+        const struct datum *item = &array->array.items[i];
+        char name[32];
+
+        snprintf(name, sizeof(name), "aliases[%zu]", i);
+        if (item->schema->type != SCHEMA_STRING)
+            reader_fail(reader,
+                        "the current schema's field %s%s has an "
+                        "unexpected type",
+                        reader->prefix, name);
+        else
+            string_take(reader, item, name, &finding->aliases[i]);
+    }
+}
+
+static void take_finding(struct reader *reader, const struct datum *record,
+                         struct finding *finding)
+{
+    int severity = 0;
+
+    take_string(reader, record, "id", &finding->id);
+    take_aliases(reader, record, finding);
+    take_string(reader, record, "package", &finding->package);
+    take_string(reader, record, "installed_version",
+                &finding->installed_version);
+    take_optional_string(reader, record, "fixed_version",
+                         &finding->fixed_version);
+    take_enum(reader, record, "severity", severity_symbols,
+              COUNT_OF(severity_symbols), &severity);
+    finding->severity = (enum severity)severity;
+    take_optional_string(reader, record, "severity_source",
+                         &finding->severity_source);
+    take_optional_double(reader, record, "cvss_score", &finding->cvss_score);
+    take_optional_string(reader, record, "cvss_vector", &finding->cvss_vector);
+}
+
+static void take_findings(struct reader *reader, const struct datum *record,
+                          struct scan_result *event)
+{
+    const struct datum *array =
+        take_field(reader, record, "findings", SCHEMA_ARRAY, 0);
+
+    if (array == NULL || array->array.count == 0)
+        return;
+    event->findings = calloc(array->array.count, sizeof(*event->findings));
+    if (event->findings == NULL) {
+        reader_fail(reader, "out of memory");
+        return;
+    }
+    event->finding_count = array->array.count;
+
+    for (size_t i = 0; i < array->array.count && !reader->failed; i++) {
+        snprintf(reader->prefix, sizeof(reader->prefix), "findings[%zu].", i);
+        take_finding(reader, &array->array.items[i], &event->findings[i]);
+    }
+    reader->prefix[0] = '\0';
+}
+
+static void take_severity_counts(struct reader *reader,
+                                 const struct datum *record,
+                                 int32_t counts[SEVERITY_COUNT])
+{
+    const struct datum *severity_counts =
+        take_field(reader, record, "severity_counts", SCHEMA_RECORD, 0);
+
+    if (severity_counts == NULL)
+        return;
+    snprintf(reader->prefix, sizeof(reader->prefix), "severity_counts.");
+    for (int severity = 1; severity < SEVERITY_COUNT; severity++)
+        take_int(reader, severity_counts, severity_count_fields[severity],
+                 &counts[severity]);
+    reader->prefix[0] = '\0';
+}
+
+/* Reads the members that ScanResult.v2 added. A v1 message has them at
+ * their schema defaults: not matched, no findings. */
+static void take_vulnerabilities(struct reader *reader,
+                                 const struct datum *record,
+                                 struct scan_result *event)
+{
+    int level = 0;
+
+    take_boolean(reader, record, "vulnerabilities_matched",
+                 &event->vulnerabilities_matched);
+    take_findings(reader, record, event);
+    take_severity_counts(reader, record, event->severity_counts);
+    take_enum(reader, record, "vulnerability_level", severity_symbols,
+              COUNT_OF(severity_symbols), &level);
+    event->vulnerability_level = (enum severity)level;
+    take_double(reader, record, "risk_score", &event->risk_score);
+    take_optional_string(reader, record, "vulnerability_db_version",
+                         &event->vulnerability_db_version);
+    take_optional_long(reader, record, "vulnerability_db_built_at",
+                       &event->vulnerability_db_built_at_ms);
+}
+
 int scan_result_decode(const void *data, size_t size, struct scan_result *event,
                        char *errbuf, size_t errbuf_size)
 {
     struct reader reader;
     struct datum *root;
     int status = 0;
+    char reason[256];
 
     memset(event, 0, sizeof(*event));
     if (reader_begin(&reader, "ScanResult", data, size, &root, errbuf,
@@ -823,12 +1297,15 @@ int scan_result_decode(const void *data, size_t size, struct scan_result *event,
     take_packages(&reader, root, event);
     take_int(&reader, root, "layer_count", &event->layer_count);
     take_long(&reader, root, "image_size_bytes", &event->image_size_bytes);
+    take_vulnerabilities(&reader, root, event);
     take_int(&reader, root, "attempt", &event->attempt);
     take_optional_long(&reader, root, "next_attempt_at",
                        &event->next_attempt_at_ms);
     take_string(&reader, root, "worker_id", &event->worker_id);
     take_long(&reader, root, "started_at", &event->started_at_ms);
     take_long(&reader, root, "finished_at", &event->finished_at_ms);
+    if (!reader.failed && scan_result_check(event, reason, sizeof(reason)) != 0)
+        reader_fail(&reader, "%s", reason);
 
     datum_free(root);
     if (reader.failed) {
@@ -903,6 +1380,21 @@ void installed_package_clear(struct installed_package *package)
     memset(package, 0, sizeof(*package));
 }
 
+void finding_clear(struct finding *finding)
+{
+    free(finding->id);
+    for (size_t i = 0; finding->aliases != NULL && i < finding->alias_count;
+         i++)
+        free(finding->aliases[i]);
+    free(finding->aliases);
+    free(finding->package);
+    free(finding->installed_version);
+    free(finding->fixed_version);
+    free(finding->severity_source);
+    free(finding->cvss_vector);
+    memset(finding, 0, sizeof(*finding));
+}
+
 void scan_result_clear(struct scan_result *event)
 {
     free(event->request_id);
@@ -915,6 +1407,10 @@ void scan_result_clear(struct scan_result *event)
     for (size_t i = 0; event->packages != NULL && i < event->package_count; i++)
         installed_package_clear(&event->packages[i]);
     free(event->packages);
+    for (size_t i = 0; event->findings != NULL && i < event->finding_count; i++)
+        finding_clear(&event->findings[i]);
+    free(event->findings);
+    free(event->vulnerability_db_version);
     free(event->worker_id);
     memset(event, 0, sizeof(*event));
 }

@@ -51,6 +51,20 @@ enum scan_status {
     SCAN_STATUS_INTERNAL_ERROR,
 };
 
+/* Vulnerability severity, lowest first, so that a larger value is worse.
+ * SEVERITY_NONE is only a vulnerability level: no finding at all. */
+enum severity {
+    SEVERITY_NONE,
+    SEVERITY_UNKNOWN,
+    SEVERITY_NEGLIGIBLE,
+    SEVERITY_LOW,
+    SEVERITY_MEDIUM,
+    SEVERITY_HIGH,
+    SEVERITY_CRITICAL,
+};
+
+#define SEVERITY_COUNT (SEVERITY_CRITICAL + 1)
+
 enum removal_reason {
     REMOVAL_INACTIVE,
     REMOVAL_DELETED_FROM_REGISTRY,
@@ -94,6 +108,31 @@ struct installed_package {
     char *source_version; /* optional: the binary's version when absent */
 };
 
+/* Caps on the lists of a scan result. Encoding and decoding fail beyond
+ * them, and beyond DATUM_MAX_ITEMS (common/avro_datum.h) packages, findings
+ * and aliases in all. */
+#define SCAN_RESULT_MAX_PACKAGES ((size_t)100000)
+#define SCAN_RESULT_MAX_FINDINGS ((size_t)100000)
+#define FINDING_MAX_ALIASES ((size_t)64)
+
+/* One vulnerability in one installed package. Advisories about the same
+ * CVE and package (a DSA beside the CVE record, aliases) are merged into
+ * one finding that lists them. */
+struct finding {
+    char *id;       /* the CVE id when there is one, else the advisory id */
+    char **aliases; /* the other advisory ids merged into this finding */
+    size_t alias_count;
+    char *package; /* binary package name as installed */
+    char *installed_version;
+    char *fixed_version;    /* optional: NULL when no fix is known */
+    enum severity severity; /* never SEVERITY_NONE */
+    char *severity_source;  /* optional: "debian", "cvss_v3", "cna", ... */
+    /* CVSS v3 base score from 0 to 10, or -1 when unknown. A zeroed
+     * finding has 0, a known score, so set -1 explicitly. */
+    double cvss_score;
+    char *cvss_vector; /* optional: "CVSS:3.1/AV:N/..." */
+};
+
 struct scan_result {
     char *request_id;
     struct image_location image;
@@ -107,6 +146,16 @@ struct scan_result {
     size_t package_count;
     int32_t layer_count;
     int64_t image_size_bytes; /* compressed layers, as the manifest lists */
+    /* Vulnerability matching: findings are meaningful only when
+     * vulnerabilities_matched is non-zero. */
+    int vulnerabilities_matched;
+    struct finding *findings;
+    size_t finding_count;
+    int32_t severity_counts[SEVERITY_COUNT]; /* findings per severity */
+    enum severity vulnerability_level;       /* highest severity found */
+    double risk_score;                       /* 0.0 to 10.0 */
+    char *vulnerability_db_version;          /* optional */
+    int64_t vulnerability_db_built_at_ms;    /* 0 when unknown */
     int32_t attempt;
     int64_t next_attempt_at_ms; /* 0: no further attempt planned */
     char *worker_id;
@@ -136,6 +185,8 @@ const char *scan_status_name(enum scan_status status);
 int scan_status_parse(const char *name, enum scan_status *status);
 const char *removal_reason_name(enum removal_reason reason);
 int removal_reason_parse(const char *name, enum removal_reason *reason);
+const char *severity_name(enum severity severity);
+int severity_parse(const char *name, enum severity *severity);
 
 /*
  * Encoders write the Avro single-object encoding of the current schema
@@ -143,8 +194,11 @@ int removal_reason_parse(const char *name, enum removal_reason *reason);
  * with a message naming the field in errbuf. Encoding fails on a required
  * string left NULL, a string that is not UTF-8 or is longer than
  * DATUM_MAX_STRING_SIZE (common/avro_datum.h), an enum value outside its
- * enum, more packages than DATUM_MAX_ITEMS, or when out of memory. Encoders
- * and decoders are thread-safe.
+ * enum, a list beyond its cap, or when out of memory. A scan result also
+ * fails on a finding of severity SEVERITY_NONE, a negative severity count,
+ * a score outside 0 to 10 (cvss_score may be -1), or on findings, counts,
+ * level or risk score set while vulnerabilities_matched is 0. Encoders and
+ * decoders are thread-safe.
  */
 int image_seen_encode(const struct image_seen *event, unsigned char **out,
                       size_t *out_size, char *errbuf, size_t errbuf_size);
@@ -162,8 +216,11 @@ int image_removed_encode(const struct image_removed *event, unsigned char **out,
  * errbuf. Decoding fails on bad framing, an unknown fingerprint, a version
  * of another event's schema, or a datum that is truncated, beyond a cap of
  * datum_default_limits or otherwise invalid. It also fails when the writer
- * lacks a field that has no default, or when a string contains a NUL byte.
- * On failure *event is left zeroed.
+ * lacks a field that has no default, when a string contains a NUL byte, or
+ * when a scan result breaks a rule or cap that its encoder checks, so that
+ * every result that decodes also encodes. A ScanResult.v1 message decodes
+ * with vulnerabilities_matched 0 and no findings. On failure *event is left
+ * zeroed.
  */
 int image_seen_decode(const void *data, size_t size, struct image_seen *event,
                       char *errbuf, size_t errbuf_size);
@@ -180,6 +237,7 @@ void image_location_clear(struct image_location *image);
 void image_seen_clear(struct image_seen *event);
 void scan_request_clear(struct scan_request *event);
 void installed_package_clear(struct installed_package *package);
+void finding_clear(struct finding *finding);
 void scan_result_clear(struct scan_result *event);
 void image_removed_clear(struct image_removed *event);
 

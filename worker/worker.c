@@ -160,6 +160,16 @@ static void replace_with_error(struct scan_result *result, const char *reason)
     free(result->packages);
     result->packages = NULL;
     result->package_count = 0;
+
+    for (size_t i = 0; i < result->finding_count; i++)
+        finding_clear(&result->findings[i]);
+    free(result->findings);
+    result->findings = NULL;
+    result->finding_count = 0;
+    result->vulnerabilities_matched = 0;
+    memset(result->severity_counts, 0, sizeof(result->severity_counts));
+    result->vulnerability_level = SEVERITY_NONE;
+    result->risk_score = 0.0;
     snprintf(detail, sizeof(detail),
              "the %s result could not be published (%s); the image needs "
              "attention from the imgassure operators",

@@ -527,6 +527,300 @@ static void image_location_is_identical_in_every_schema(void **state)
     free(first);
 }
 
+/*
+ * Checks that a reader of type reader reads every value of type writer
+ * under the rules of schemas/README.md, which are stricter than Avro's
+ * resolution. Named types keep their names, and a reader field that the
+ * writer lacks has a default. Enums only append symbols and keep a default
+ * symbol, unions keep their branches, and other types change only by
+ * promotion. Returns 0, or -1 with the path of the first violation in
+ * errbuf.
+ */
+static int evolution_check(const char *path, const struct schema_node *writer,
+                           const struct schema_node *reader, unsigned depth,
+                           char *errbuf, size_t errbuf_size);
+
+static int promotes_to(enum schema_type from, enum schema_type to)
+{
+    switch (from) {
+    case SCHEMA_INT:
+        return to == SCHEMA_LONG || to == SCHEMA_FLOAT || to == SCHEMA_DOUBLE;
+    case SCHEMA_LONG:
+        return to == SCHEMA_FLOAT || to == SCHEMA_DOUBLE;
+    case SCHEMA_FLOAT:
+        return to == SCHEMA_DOUBLE;
+    case SCHEMA_STRING:
+        return to == SCHEMA_BYTES;
+    case SCHEMA_BYTES:
+        return to == SCHEMA_STRING;
+    default:
+        return 0;
+    }
+}
+
+static const struct schema_field *field_find(const struct schema_node *record,
+                                             const struct schema_field *wanted)
+{
+    for (size_t i = 0; i < record->field_count; i++) {
+        if (strcmp(record->fields[i].name, wanted->name) == 0)
+            return &record->fields[i];
+    }
+    for (size_t i = 0; i < record->field_count; i++) {
+        for (size_t k = 0; k < wanted->alias_count; k++) {
+            if (strcmp(record->fields[i].name, wanted->aliases[k]) == 0)
+                return &record->fields[i];
+        }
+    }
+    return NULL;
+}
+
+static int record_evolution_check(const char *path,
+                                  const struct schema_node *writer,
+                                  const struct schema_node *reader,
+                                  unsigned depth, char *errbuf,
+                                  size_t errbuf_size)
+{
+    for (size_t i = 0; i < reader->field_count; i++) {
+        const struct schema_field *field = &reader->fields[i];
+        const struct schema_field *old = field_find(writer, field);
+        char field_path[256];
+
+        snprintf(field_path, sizeof(field_path), "%s.%s", path, field->name);
+        if (old == NULL && field->default_value == NULL) {
+            snprintf(errbuf, errbuf_size, "%s is new and has no default",
+                     field_path);
+            return -1;
+        }
+        if (old != NULL && evolution_check(field_path, old->type, field->type,
+                                           depth + 1, errbuf, errbuf_size) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static int enum_evolution_check(const char *path,
+                                const struct schema_node *writer,
+                                const struct schema_node *reader, char *errbuf,
+                                size_t errbuf_size)
+{
+    if (!reader->has_default_symbol) {
+        snprintf(errbuf, errbuf_size, "%s: enum %s has no default symbol", path,
+                 reader->fullname);
+        return -1;
+    }
+    for (size_t i = 0; i < writer->symbol_count; i++) {
+        if (i >= reader->symbol_count ||
+            strcmp(writer->symbols[i], reader->symbols[i]) != 0) {
+            snprintf(errbuf, errbuf_size,
+                     "%s: symbol %zu of enum %s was %s, so symbols were not "
+                     "only appended",
+                     path, i, reader->fullname, writer->symbols[i]);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int evolution_check(const char *path, const struct schema_node *writer,
+                           const struct schema_node *reader, unsigned depth,
+                           char *errbuf, size_t errbuf_size)
+{
+    if (depth > SCHEMA_MAX_DEPTH)
+        return 0; /* a recursive type, checked higher up */
+    if (writer->type != reader->type) {
+        if (promotes_to(writer->type, reader->type))
+            return 0;
+        snprintf(errbuf, errbuf_size, "%s changed its type", path);
+        return -1;
+    }
+    if (reader->fullname != NULL &&
+        strcmp(writer->fullname, reader->fullname) != 0) {
+        snprintf(errbuf, errbuf_size, "%s: %s was renamed to %s", path,
+                 writer->fullname, reader->fullname);
+        return -1;
+    }
+
+    switch (reader->type) {
+    case SCHEMA_RECORD:
+        return record_evolution_check(path, writer, reader, depth, errbuf,
+                                      errbuf_size);
+    case SCHEMA_ENUM:
+        return enum_evolution_check(path, writer, reader, errbuf, errbuf_size);
+    case SCHEMA_ARRAY:
+    case SCHEMA_MAP:
+        return evolution_check(path, writer->items, reader->items, depth + 1,
+                               errbuf, errbuf_size);
+    case SCHEMA_UNION:
+        if (writer->branch_count != reader->branch_count) {
+            snprintf(errbuf, errbuf_size, "%s: the union's branches changed",
+                     path);
+            return -1;
+        }
+        for (size_t i = 0; i < reader->branch_count; i++) {
+            if (evolution_check(path, writer->branches[i], reader->branches[i],
+                                depth + 1, errbuf, errbuf_size) != 0)
+                return -1;
+        }
+        return 0;
+    case SCHEMA_FIXED:
+        if (writer->fixed_size != reader->fixed_size) {
+            snprintf(errbuf, errbuf_size, "%s: the fixed size changed", path);
+            return -1;
+        }
+        return 0;
+    default:
+        return 0;
+    }
+}
+
+/* Parses an embedded schema and sets its family and version number. */
+static struct schema *embedded_parse(size_t index, char *family,
+                                     size_t family_size, unsigned *version)
+{
+    const char *name = embedded_schemas[index].name;
+    const char *suffix = strrchr(name, '.');
+    struct schema *schema;
+    char errbuf[512];
+
+    assert_non_null(suffix);
+    assert_int_equal(suffix[1], 'v');
+    snprintf(family, family_size, "%.*s", (int)(suffix - name), name);
+    *version = (unsigned)strtoul(suffix + 2, NULL, 10);
+    schema = schema_parse(embedded_schemas[index].json,
+                          strlen(embedded_schemas[index].json), 0, errbuf,
+                          sizeof(errbuf));
+    if (schema == NULL)
+        fail_msg("%s: %s", name, errbuf);
+    return schema;
+}
+
+/* Every version of an event reads all its older versions. */
+static void embedded_versions_follow_evolution_rules(void **state)
+{
+    size_t pairs = 0;
+
+    (void)state;
+    for (size_t newest = 0; newest < embedded_schema_count; newest++) {
+        char family[64];
+        unsigned version;
+        struct schema *reader =
+            embedded_parse(newest, family, sizeof(family), &version);
+
+        for (size_t older = 0; older < embedded_schema_count; older++) {
+            char older_family[64];
+            unsigned older_version;
+            struct schema *writer = embedded_parse(
+                older, older_family, sizeof(older_family), &older_version);
+            char errbuf[512];
+
+            if (strcmp(family, older_family) == 0 && older_version < version) {
+                if (evolution_check(family, schema_root(writer),
+                                    schema_root(reader), 0, errbuf,
+                                    sizeof(errbuf)) != 0)
+                    fail_msg("%s read as %s: %s", embedded_schemas[older].name,
+                             embedded_schemas[newest].name, errbuf);
+                pairs++;
+            }
+            schema_free(writer);
+        }
+        schema_free(reader);
+    }
+    /* At least ScanResult.v1 read as ScanResult.v2. */
+    assert_true(pairs >= 1);
+}
+
+/* The evolution check itself rejects each kind of breaking change. */
+static void evolution_check_rejects_breaking_changes(void **state)
+{
+    static const struct {
+        const char *writer;
+        const char *reader;
+        const char *expected;
+    } cases[] = {
+        {"{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}",
+         "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"a\",\"type\":\"int\"}]}",
+         "R.a is new and has no default"},
+        {"{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\","
+         "\"symbols\":[\"A\",\"B\"],\"default\":\"A\"}}]}",
+         "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\","
+         "\"symbols\":[\"A\",\"C\",\"B\"],\"default\":\"A\"}}]}",
+         "R.e: symbol 1 of enum E was B"},
+        {"{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\"]}",
+         "{\"type\":\"enum\",\"name\":\"E\",\"symbols\":[\"A\",\"B\"]}",
+         "enum E has no default symbol"},
+        {"{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"a\",\"type\":\"long\"}]}",
+         "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"a\",\"type\":\"int\"}]}",
+         "R.a changed its type"},
+        {"{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"a\",\"type\":[\"null\",\"int\"]}]}",
+         "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+         "{\"name\":\"a\",\"type\":[\"null\",\"int\",\"string\"]}]}",
+         "R.a: the union's branches changed"},
+        {"{\"type\":\"record\",\"name\":\"R\",\"fields\":[]}",
+         "{\"type\":\"record\",\"name\":\"S\",\"fields\":[]}",
+         "R: R was renamed to S"},
+    };
+    char errbuf[512];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        struct schema *writer =
+            schema_parse(cases[i].writer, strlen(cases[i].writer), 0, errbuf,
+                         sizeof(errbuf));
+        struct schema *reader =
+            schema_parse(cases[i].reader, strlen(cases[i].reader), 0, errbuf,
+                         sizeof(errbuf));
+
+        assert_non_null(writer);
+        assert_non_null(reader);
+        errbuf[0] = '\0';
+        assert_int_equal(evolution_check("R", schema_root(writer),
+                                         schema_root(reader), 0, errbuf,
+                                         sizeof(errbuf)),
+                         -1);
+        if (strstr(errbuf, cases[i].expected) == NULL)
+            fail_msg("case %zu: \"%s\" lacks \"%s\"", i, errbuf,
+                     cases[i].expected);
+        schema_free(writer);
+        schema_free(reader);
+    }
+}
+
+static void evolution_check_accepts_promotion_and_defaults(void **state)
+{
+    static const char *const original =
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+        "{\"name\":\"a\",\"type\":\"int\"},"
+        "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\","
+        "\"symbols\":[\"A\"],\"default\":\"A\"}}]}";
+    static const char *const evolved =
+        "{\"type\":\"record\",\"name\":\"R\",\"fields\":["
+        "{\"name\":\"a\",\"type\":\"long\"},"
+        "{\"name\":\"e\",\"type\":{\"type\":\"enum\",\"name\":\"E\","
+        "\"symbols\":[\"A\",\"B\"],\"default\":\"A\"}},"
+        "{\"name\":\"b\",\"type\":\"int\",\"default\":0}]}";
+    struct schema *writer;
+    struct schema *reader;
+    char errbuf[512];
+
+    (void)state;
+    writer =
+        schema_parse(original, strlen(original), 0, errbuf, sizeof(errbuf));
+    reader = schema_parse(evolved, strlen(evolved), 0, errbuf, sizeof(errbuf));
+    assert_non_null(writer);
+    assert_non_null(reader);
+    if (evolution_check("R", schema_root(writer), schema_root(reader), 0,
+                        errbuf, sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    schema_free(writer);
+    schema_free(reader);
+}
+
 static void store_add_rejects_bad_versions(void **state)
 {
     static const struct {
@@ -635,6 +929,9 @@ int main(void)
         cmocka_unit_test(embedded_schemas_document_every_field),
         cmocka_unit_test(store_holds_every_embedded_version),
         cmocka_unit_test(image_location_is_identical_in_every_schema),
+        cmocka_unit_test(embedded_versions_follow_evolution_rules),
+        cmocka_unit_test(evolution_check_rejects_breaking_changes),
+        cmocka_unit_test(evolution_check_accepts_promotion_and_defaults),
         cmocka_unit_test(store_add_rejects_bad_versions),
         cmocka_unit_test(store_add_rejects_duplicates),
         cmocka_unit_test(store_reports_unknown_fingerprint_and_family),

@@ -1,7 +1,8 @@
 /*
  * The four events through their Avro single-object encoding: round trips,
  * encoder checks, hostile and truncated messages, and resolution of older
- * writer versions read from tests/data/avro/.
+ * writer versions: the embedded ScanResult.v1 and the test-only versions in
+ * tests/data/avro/.
  */
 #include <pthread.h>
 #include <setjmp.h>
@@ -13,6 +14,8 @@
 #include <string.h>
 
 #include <cmocka.h>
+
+#include <math.h>
 
 #include "avro_datum.h"
 #include "event.h"
@@ -150,6 +153,57 @@ static struct scan_result sample_scan_result(void)
         .finished_at_ms = INT64_C(1718000004321),
     };
 
+    return event;
+}
+
+static char *sample_aliases[] = {
+    (char *)"DSA-5724-1",
+    (char *)"DEBIAN-CVE-2024-6387",
+};
+static char *sample_unicode_alias[] = {(char *)"ADVISORY-caf\xc3\xa9"};
+
+/* One finding of each severity, with and without the optional members:
+ * cvss_score -1 is unknown, and 0 is a known score. */
+static struct finding sample_findings[] = {
+    {(char *)"CVE-2024-6387", sample_aliases, 2, (char *)"openssh-server",
+     (char *)"1:9.2p1-2+deb12u2", (char *)"1:9.2p1-2+deb12u3", SEVERITY_HIGH,
+     (char *)"debian", 8.1,
+     (char *)"CVSS:3.1/AV:N/AC:H/PR:N/UI:N/S:U/C:H/I:H/A:H"},
+    {(char *)"CVE-2023-4911", NULL, 0, (char *)"libc6", (char *)"2.36-9", NULL,
+     SEVERITY_CRITICAL, (char *)"cvss_v3", 10.0, NULL},
+    {(char *)"TEMP-0000000-ABCDEF", NULL, 0, (char *)"bash", (char *)"5.2-2",
+     NULL, SEVERITY_UNKNOWN, NULL, -1, NULL},
+    {(char *)"CVE-2011-3374", sample_unicode_alias, 1, (char *)"apt",
+     (char *)"2.6.1", NULL, SEVERITY_NEGLIGIBLE, (char *)"debian", 0.0,
+     (char *)"CVSS:3.1/AV:L/AC:H/PR:H/UI:R/S:U/C:N/I:N/A:N"},
+    {(char *)"CVE-2022-0563", NULL, 0, (char *)"util-linux",
+     (char *)"2.38.1-5+b1", (char *)"2.38.1-5+deb12u1", SEVERITY_LOW,
+     (char *)"cna", -1, NULL},
+    {(char *)"CVE-2023-50495", NULL, 0, (char *)"libtinfo6", (char *)"6.4-4",
+     NULL, SEVERITY_MEDIUM, (char *)"cvss_v3", 6.5,
+     (char *)"CVSS:3.1/AV:N/AC:L/PR:N/UI:R/S:U/C:N/I:N/A:H"},
+};
+
+/* The sample result after a vulnerability match that found
+ * sample_findings. */
+#define COUNT_OF_SAMPLE_FINDINGS                                               \
+    (sizeof(sample_findings) / sizeof(sample_findings[0]))
+
+static struct scan_result sample_matched_result(void)
+{
+    struct scan_result event = sample_scan_result();
+
+    event.status = SCAN_STATUS_SCANNED;
+    event.next_attempt_at_ms = 0;
+    event.vulnerabilities_matched = 1;
+    event.findings = sample_findings;
+    event.finding_count = COUNT_OF_SAMPLE_FINDINGS;
+    for (size_t i = 0; i < event.finding_count; i++)
+        event.severity_counts[sample_findings[i].severity]++;
+    event.vulnerability_level = SEVERITY_CRITICAL;
+    event.risk_score = 9.75;
+    event.vulnerability_db_version = (char *)"osv-debian 2024-07-01T06:00Z";
+    event.vulnerability_db_built_at_ms = INT64_C(1719813600000);
     return event;
 }
 
@@ -351,6 +405,118 @@ static void scan_result_round_trips_every_status(void **state)
     }
 }
 
+static void assert_findings_equal(const struct scan_result *actual,
+                                  const struct scan_result *expected)
+{
+    assert_int_equal(actual->finding_count, expected->finding_count);
+    for (size_t i = 0; i < expected->finding_count; i++) {
+        const struct finding *a = &actual->findings[i];
+        const struct finding *e = &expected->findings[i];
+
+        assert_string_equal(a->id, e->id);
+        assert_int_equal(a->alias_count, e->alias_count);
+        for (size_t k = 0; k < e->alias_count; k++)
+            assert_string_equal(a->aliases[k], e->aliases[k]);
+        if (e->alias_count == 0)
+            assert_null(a->aliases);
+        assert_string_equal(a->package, e->package);
+        assert_string_equal(a->installed_version, e->installed_version);
+        assert_optional_string_equal(a->fixed_version, e->fixed_version);
+        assert_int_equal(a->severity, e->severity);
+        assert_optional_string_equal(a->severity_source, e->severity_source);
+        assert_true(a->cvss_score == e->cvss_score);
+        assert_optional_string_equal(a->cvss_vector, e->cvss_vector);
+    }
+}
+
+static void scan_result_round_trips_findings(void **state)
+{
+    struct scan_result event = sample_matched_result();
+    struct scan_result decoded;
+    unsigned char *message;
+    size_t size;
+    char errbuf[512];
+
+    (void)state;
+    if (scan_result_encode(&event, &message, &size, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+    if (scan_result_decode(message, size, &decoded, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+
+    assert_int_equal(decoded.vulnerabilities_matched, 1);
+    assert_findings_equal(&decoded, &event);
+    assert_true(decoded.findings[2].cvss_score == -1);
+    assert_null(decoded.findings[2].fixed_version);
+    assert_true(decoded.findings[3].cvss_score == 0.0);
+    assert_string_equal(decoded.findings[3].aliases[0], "ADVISORY-caf\xc3\xa9");
+    assert_int_equal(decoded.severity_counts[SEVERITY_NONE], 0);
+    for (int severity = SEVERITY_UNKNOWN; severity <= SEVERITY_CRITICAL;
+         severity++)
+        assert_int_equal(decoded.severity_counts[severity], 1);
+    assert_int_equal(decoded.vulnerability_level, SEVERITY_CRITICAL);
+    assert_true(decoded.risk_score == 9.75);
+    assert_string_equal(decoded.vulnerability_db_version,
+                        event.vulnerability_db_version);
+    assert_true(decoded.vulnerability_db_built_at_ms ==
+                event.vulnerability_db_built_at_ms);
+    assert_packages_equal(&decoded, &event);
+    assert_string_equal(decoded.worker_id, "worker-3");
+    assert_true(decoded.finished_at_ms == event.finished_at_ms);
+    scan_result_clear(&decoded);
+    assert_null(decoded.findings);
+    assert_int_equal(decoded.finding_count, 0);
+    free(message);
+}
+
+static void scan_result_round_trips_matched_without_findings(void **state)
+{
+    struct scan_result event = sample_scan_result();
+    struct scan_result decoded;
+    unsigned char *message;
+    size_t size;
+    char errbuf[512];
+
+    (void)state;
+    event.vulnerabilities_matched = 1;
+    if (scan_result_encode(&event, &message, &size, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+    if (scan_result_decode(message, size, &decoded, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+
+    assert_int_equal(decoded.vulnerabilities_matched, 1);
+    assert_null(decoded.findings);
+    assert_int_equal(decoded.finding_count, 0);
+    assert_int_equal(decoded.vulnerability_level, SEVERITY_NONE);
+    assert_true(decoded.risk_score == 0.0);
+    assert_null(decoded.vulnerability_db_version);
+    assert_true(decoded.vulnerability_db_built_at_ms == 0);
+    scan_result_clear(&decoded);
+    free(message);
+}
+
+static void scan_result_round_trips_every_vulnerability_level(void **state)
+{
+    struct scan_result event = sample_matched_result();
+    char errbuf[512];
+
+    (void)state;
+    for (int level = SEVERITY_NONE; level <= SEVERITY_CRITICAL; level++) {
+        struct scan_result decoded;
+        unsigned char *message;
+        size_t size;
+
+        event.vulnerability_level = (enum severity)level;
+        if (scan_result_encode(&event, &message, &size, errbuf,
+                               sizeof(errbuf)) != 0 ||
+            scan_result_decode(message, size, &decoded, errbuf,
+                               sizeof(errbuf)) != 0)
+            fail_msg("level %d: %s", level, errbuf);
+        assert_int_equal(decoded.vulnerability_level, level);
+        scan_result_clear(&decoded);
+        free(message);
+    }
+}
+
 static void image_removed_round_trips_every_reason(void **state)
 {
     struct image_removed event = {
@@ -389,6 +555,7 @@ static void enum_names_parse_back(void **state)
     enum scan_reason reason;
     enum scan_status status;
     enum removal_reason removal;
+    enum severity severity;
 
     (void)state;
     for (int i = 0; i <= ENVIRONMENT_UNKNOWN; i++) {
@@ -424,6 +591,16 @@ static void enum_names_parse_back(void **state)
             0);
         assert_int_equal(removal, i);
     }
+    for (int i = 0; i < SEVERITY_COUNT; i++) {
+        assert_int_equal(
+            severity_parse(severity_name((enum severity)i), &severity), 0);
+        assert_int_equal(severity, i);
+    }
+    assert_string_equal(severity_name(SEVERITY_NONE), "NONE");
+    assert_string_equal(severity_name(SEVERITY_NEGLIGIBLE), "NEGLIGIBLE");
+    assert_null(severity_name((enum severity)SEVERITY_COUNT));
+    assert_int_equal(severity_parse("critical", &severity), -1);
+    assert_int_equal(severity_parse(NULL, &severity), -1);
     assert_string_equal(scan_status_name(SCAN_STATUS_INSUFFICIENT_RESOURCES),
                         "INSUFFICIENT_RESOURCES");
     assert_null(scan_status_name((enum scan_status)11));
@@ -530,6 +707,238 @@ static void encode_rejects_invalid_values(void **state)
     assert_scan_result_rejected(&event, "packages is NULL but package_count");
 }
 
+/* Returns the matched sample result with its findings copied into
+ * findings, which a test then changes. */
+static struct scan_result
+matched_result_with(struct finding findings[COUNT_OF_SAMPLE_FINDINGS])
+{
+    struct scan_result event = sample_matched_result();
+
+    memcpy(findings, sample_findings, sizeof(sample_findings));
+    event.findings = findings;
+    return event;
+}
+
+static void encode_rejects_invalid_finding_strings(void **state)
+{
+    struct finding findings[COUNT_OF_SAMPLE_FINDINGS];
+    char *aliases[] = {(char *)"DSA-1", NULL};
+    char *bad_aliases[] = {(char *)"DSA-\xc0\xaf"};
+    struct scan_result event;
+
+    (void)state;
+    event = matched_result_with(findings);
+    findings[1].id = NULL;
+    assert_scan_result_rejected(&event,
+                                "required field findings[1].id is NULL");
+
+    event = matched_result_with(findings);
+    findings[0].package = NULL;
+    assert_scan_result_rejected(&event,
+                                "required field findings[0].package is NULL");
+
+    event = matched_result_with(findings);
+    findings[4].installed_version = NULL;
+    assert_scan_result_rejected(
+        &event, "required field findings[4].installed_version is NULL");
+
+    event = matched_result_with(findings);
+    findings[0].aliases = aliases;
+    assert_scan_result_rejected(
+        &event, "required field findings[0].aliases[1] is NULL");
+
+    event = matched_result_with(findings);
+    findings[2].id = (char *)"CVE-\xff";
+    assert_scan_result_rejected(&event,
+                                "field findings[2].id is not valid UTF-8");
+
+    event = matched_result_with(findings);
+    findings[0].aliases = bad_aliases;
+    findings[0].alias_count = 1;
+    assert_scan_result_rejected(
+        &event, "field findings[0].aliases[0] is not valid UTF-8");
+
+    event = matched_result_with(findings);
+    findings[0].fixed_version = (char *)"1.0\xed\xa0\x80";
+    assert_scan_result_rejected(
+        &event, "field findings[0].fixed_version is not valid UTF-8");
+
+    event = matched_result_with(findings);
+    findings[3].severity_source = (char *)"\xf5";
+    assert_scan_result_rejected(
+        &event, "field findings[3].severity_source is not valid UTF-8");
+
+    event = matched_result_with(findings);
+    findings[5].cvss_vector = (char *)"CVSS:3.1/\x80";
+    assert_scan_result_rejected(
+        &event, "field findings[5].cvss_vector is not valid UTF-8");
+
+    event = matched_result_with(findings);
+    event.vulnerability_db_version = (char *)"v\xc3";
+    assert_scan_result_rejected(
+        &event, "field vulnerability_db_version is not valid UTF-8");
+}
+
+static void encode_rejects_invalid_finding_values(void **state)
+{
+    struct finding findings[COUNT_OF_SAMPLE_FINDINGS];
+    struct scan_result event;
+
+    (void)state;
+    event = matched_result_with(findings);
+    findings[0].aliases = NULL;
+    assert_scan_result_rejected(
+        &event, "findings[0].aliases is NULL but alias_count is 2");
+
+    event = matched_result_with(findings);
+    event.findings = NULL;
+    assert_scan_result_rejected(&event, "findings is NULL but finding_count");
+
+    event = matched_result_with(findings);
+    findings[5].severity = SEVERITY_NONE;
+    assert_scan_result_rejected(&event,
+                                "field findings[5].severity is NONE, which "
+                                "only vulnerability_level may be");
+
+    event = matched_result_with(findings);
+    findings[5].severity = (enum severity)42;
+    assert_scan_result_rejected(&event,
+                                "field findings[5].severity has invalid value "
+                                "42");
+
+    event = matched_result_with(findings);
+    findings[1].cvss_score = 10.5;
+    assert_scan_result_rejected(&event, "field findings[1].cvss_score is 10.5, "
+                                        "which is neither from 0 to 10 nor -1");
+
+    event = matched_result_with(findings);
+    findings[1].cvss_score = -0.5;
+    assert_scan_result_rejected(&event, "field findings[1].cvss_score is -0.5");
+
+    event = matched_result_with(findings);
+    findings[1].cvss_score = NAN;
+    assert_scan_result_rejected(&event, "field findings[1].cvss_score is ");
+
+    event = matched_result_with(findings);
+    event.vulnerability_level = (enum severity)SEVERITY_COUNT;
+    assert_scan_result_rejected(
+        &event, "field vulnerability_level has invalid value 7");
+
+    event = matched_result_with(findings);
+    event.risk_score = 10.25;
+    assert_scan_result_rejected(&event,
+                                "field risk_score is 10.25, outside 0 to 10");
+
+    event = matched_result_with(findings);
+    event.risk_score = INFINITY;
+    assert_scan_result_rejected(&event, "field risk_score is inf");
+
+    event = matched_result_with(findings);
+    event.severity_counts[SEVERITY_HIGH] = -1;
+    assert_scan_result_rejected(&event,
+                                "field severity_counts.high is -1, below 0");
+
+    event = matched_result_with(findings);
+    event.severity_counts[SEVERITY_NONE] = 2;
+    assert_scan_result_rejected(&event, "severity_counts[SEVERITY_NONE] is 2");
+}
+
+static void encode_rejects_vulnerabilities_while_unmatched(void **state)
+{
+    struct scan_result event = sample_matched_result();
+    unsigned char *message;
+    size_t size;
+    char errbuf[512];
+
+    (void)state;
+    event.vulnerabilities_matched = 0;
+    assert_scan_result_rejected(
+        &event, "field findings is set, but vulnerabilities_matched is false");
+
+    event.findings = NULL;
+    event.finding_count = 0;
+    assert_scan_result_rejected(&event, "field severity_counts is set");
+
+    memset(event.severity_counts, 0, sizeof(event.severity_counts));
+    assert_scan_result_rejected(&event, "field vulnerability_level is set");
+
+    event.vulnerability_level = SEVERITY_NONE;
+    assert_scan_result_rejected(&event, "field risk_score is set");
+
+    /* The database's identity may be known without a match. */
+    event.risk_score = 0.0;
+    if (scan_result_encode(&event, &message, &size, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+    free(message);
+}
+
+/* Returns count copies of a small valid finding, which the caller frees. */
+static struct finding *findings_new(size_t count)
+{
+    struct finding finding = {
+        .id = (char *)"a",
+        .package = (char *)"p",
+        .installed_version = (char *)"1",
+        .severity = SEVERITY_LOW,
+        .cvss_score = -1,
+    };
+    struct finding *findings = calloc(count ? count : 1, sizeof(*findings));
+
+    assert_non_null(findings);
+    for (size_t i = 0; i < count; i++)
+        findings[i] = finding;
+    return findings;
+}
+
+static void encode_rejects_lists_over_caps(void **state)
+{
+    struct scan_result event = sample_matched_result();
+    struct finding *findings = findings_new(SCAN_RESULT_MAX_FINDINGS + 1);
+    struct installed_package *packages =
+        calloc(SCAN_RESULT_MAX_PACKAGES + 1, sizeof(*packages));
+    char *aliases[FINDING_MAX_ALIASES + 1];
+
+    (void)state;
+    assert_non_null(packages);
+    for (size_t i = 0; i <= SCAN_RESULT_MAX_PACKAGES; i++)
+        packages[i] = sample_packages[0];
+    for (size_t i = 0; i <= FINDING_MAX_ALIASES; i++)
+        aliases[i] = (char *)"DSA-1";
+
+    event.findings = findings;
+    event.finding_count = SCAN_RESULT_MAX_FINDINGS + 1;
+    assert_scan_result_rejected(&event, "field findings has 100001 items, "
+                                        "more than the 100000 a result may "
+                                        "carry");
+
+    event = sample_scan_result();
+    event.packages = packages;
+    event.package_count = SCAN_RESULT_MAX_PACKAGES + 1;
+    assert_scan_result_rejected(&event, "field packages has 100001 items, "
+                                        "more than the 100000 a result may "
+                                        "carry");
+
+    event = sample_matched_result();
+    event.findings = findings;
+    event.finding_count = 1;
+    findings[0].aliases = aliases;
+    findings[0].alias_count = FINDING_MAX_ALIASES + 1;
+    assert_scan_result_rejected(&event, "field findings[0].aliases has 65 "
+                                        "items, more than the 64 a finding "
+                                        "may carry");
+
+    /* Each list within its cap, but more items than one datum may hold. */
+    findings[0].alias_count = 1;
+    event.finding_count = DATUM_MAX_ITEMS / 2;
+    event.packages = packages;
+    event.package_count = DATUM_MAX_ITEMS / 2;
+    assert_scan_result_rejected(&event, "the result has 100001 packages, "
+                                        "findings and aliases, more than the "
+                                        "100000 array items a reader accepts");
+    free(findings);
+    free(packages);
+}
+
 static void encode_rejects_string_over_cap(void **state)
 {
     struct image_seen event = sample_image_seen();
@@ -574,7 +983,7 @@ static void decode_rejects_other_event_family(void **state)
     memset(&decoded, 0xa5, sizeof(decoded));
     assert_int_equal(
         image_seen_decode(message, size, &decoded, errbuf, sizeof(errbuf)), -1);
-    assert_string_equal(errbuf, "message is a ScanResult.v1, not a version of "
+    assert_string_equal(errbuf, "message is a ScanResult.v2, not a version of "
                                 "ImageSeen");
     assert_null(decoded.event_id);
     assert_null(decoded.image.account);
@@ -688,7 +1097,7 @@ static void decode_rejects_every_truncation(void **state)
     struct image_seen seen = sample_image_seen();
     struct scan_request request = {
         .request_id = (char *)"r", .image = sample_location(), .attempt = 1};
-    struct scan_result result = sample_scan_result();
+    struct scan_result result = sample_matched_result();
     struct image_removed removed = {.image = sample_location()};
     unsigned char *message;
     size_t size;
@@ -779,6 +1188,23 @@ static struct bytes encode_result_with_packages(size_t count)
     return bytes;
 }
 
+/* Builds a message from empty, whose array at offset is empty (the single
+ * byte 0), with that array claiming count items and containing present
+ * copies of item. */
+static struct bytes splice_items(const struct bytes *empty, size_t offset,
+                                 int64_t count, const void *item,
+                                 size_t item_size, size_t present)
+{
+    struct bytes message = {0};
+
+    assert_int_equal(empty->data[offset], 0x00);
+    bytes_append(&message, empty->data, offset);
+    bytes_append_long(&message, count);
+    bytes_append_repeated(&message, item, item_size, present);
+    bytes_append(&message, empty->data + offset, empty->size - offset);
+    return message;
+}
+
 /*
  * Builds a ScanResult whose packages array claims count items and contains
  * present copies of the package "a" 1 (7 bytes each). It starts from the
@@ -788,13 +1214,9 @@ static struct bytes splice_packages(const struct bytes *empty, size_t offset,
                                     int64_t count, size_t present)
 {
     static const unsigned char package[] = {0x02, 'a', 0x02, '1', 0, 0, 0};
-    struct bytes message = {0};
 
-    bytes_append(&message, empty->data, offset);
-    bytes_append_long(&message, count);
-    bytes_append_repeated(&message, package, sizeof(package), present);
-    bytes_append(&message, empty->data + offset, empty->size - offset);
-    return message;
+    return splice_items(empty, offset, count, package, sizeof(package),
+                        present);
 }
 
 static void decode_rejects_huge_array_counts(void **state)
@@ -869,6 +1291,138 @@ static void decode_accepts_packages_up_to_item_cap(void **state)
     free(message.data);
     free(full.data);
     free(empty.data);
+    free(one.data);
+}
+
+/* Encodes the matched sample result with count copies of the finding of
+ * findings_new(), each with alias_count aliases "a". */
+static struct bytes encode_result_with_findings(size_t count,
+                                                size_t alias_count)
+{
+    struct scan_result event = sample_matched_result();
+    struct finding *findings = findings_new(count);
+    char *aliases[FINDING_MAX_ALIASES];
+    struct bytes bytes = {0};
+    char errbuf[512];
+
+    assert_true(alias_count <= FINDING_MAX_ALIASES);
+    for (size_t i = 0; i < alias_count; i++)
+        aliases[i] = (char *)"a";
+    for (size_t i = 0; i < count; i++) {
+        findings[i].aliases = aliases;
+        findings[i].alias_count = alias_count;
+    }
+    event.packages = NULL;
+    event.package_count = 0;
+    event.findings = findings;
+    event.finding_count = count;
+    if (scan_result_encode(&event, &bytes.data, &bytes.size, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    free(findings);
+    return bytes;
+}
+
+static void decode_accepts_findings_up_to_cap(void **state)
+{
+    /* The finding of findings_new(): id "a", no aliases, package "p",
+     * version "1", no fix, LOW, then three nulls. */
+    static const unsigned char finding[] = {0x02, 'a',  0x00, 0x02, 'p',  0x02,
+                                            '1',  0x00, 0x06, 0x00, 0x00, 0x00};
+    struct bytes empty = encode_result_with_findings(0, 0);
+    struct bytes one = encode_result_with_findings(1, 0);
+    struct bytes full =
+        encode_result_with_findings(SCAN_RESULT_MAX_FINDINGS, 0);
+    size_t offset = first_difference(&empty, &one);
+    struct scan_result decoded;
+    struct bytes message;
+    char errbuf[512];
+
+    (void)state;
+    message = splice_items(&empty, offset, 1, finding, sizeof(finding), 1);
+    assert_int_equal(message.size, one.size);
+    assert_memory_equal(message.data, one.data, one.size);
+    free(message.data);
+
+    if (scan_result_decode(full.data, full.size, &decoded, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    assert_int_equal(decoded.finding_count, SCAN_RESULT_MAX_FINDINGS);
+    assert_string_equal(
+        decoded.findings[SCAN_RESULT_MAX_FINDINGS - 1].installed_version, "1");
+    scan_result_clear(&decoded);
+
+    message =
+        splice_items(&empty, offset, SCAN_RESULT_MAX_FINDINGS + 1, finding,
+                     sizeof(finding), SCAN_RESULT_MAX_FINDINGS + 1);
+    assert_int_equal(scan_result_decode(message.data, message.size, &decoded,
+                                        errbuf, sizeof(errbuf)),
+                     -1);
+    assert_non_null(strstr(errbuf, "findings: block of 100001 items exceeds "
+                                   "the limit of 100000"));
+    free(message.data);
+
+    message = splice_items(&empty, offset, INT64_C(1) << 40, finding,
+                           sizeof(finding), 0);
+    assert_int_equal(scan_result_decode(message.data, message.size, &decoded,
+                                        errbuf, sizeof(errbuf)),
+                     -1);
+    assert_non_null(strstr(errbuf, "findings: block of 1099511627776 items "
+                                   "exceeds the limit"));
+    free(message.data);
+    free(full.data);
+    free(empty.data);
+    free(one.data);
+}
+
+static void decode_accepts_aliases_up_to_cap(void **state)
+{
+    static const unsigned char alias[] = {0x02, 'a'};
+    struct bytes none = encode_result_with_findings(1, 0);
+    struct bytes one = encode_result_with_findings(1, 1);
+    struct bytes full = encode_result_with_findings(1, FINDING_MAX_ALIASES);
+    size_t offset = first_difference(&none, &one);
+    struct scan_result decoded;
+    struct bytes message;
+    char errbuf[512];
+
+    (void)state;
+    if (scan_result_decode(full.data, full.size, &decoded, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    assert_int_equal(decoded.findings[0].alias_count, FINDING_MAX_ALIASES);
+    assert_string_equal(decoded.findings[0].aliases[FINDING_MAX_ALIASES - 1],
+                        "a");
+    scan_result_clear(&decoded);
+
+    message = splice_items(&none, offset, FINDING_MAX_ALIASES, alias,
+                           sizeof(alias), FINDING_MAX_ALIASES);
+    assert_int_equal(message.size, full.size);
+    assert_memory_equal(message.data, full.data, full.size);
+    free(message.data);
+
+    message = splice_items(&none, offset, FINDING_MAX_ALIASES + 1, alias,
+                           sizeof(alias), FINDING_MAX_ALIASES + 1);
+    memset(&decoded, 0xa5, sizeof(decoded));
+    assert_int_equal(scan_result_decode(message.data, message.size, &decoded,
+                                        errbuf, sizeof(errbuf)),
+                     -1);
+    assert_string_equal(errbuf, "ScanResult: field findings[0].aliases has 65 "
+                                "items, more than the 64 a finding may carry");
+    assert_null(decoded.findings);
+    assert_int_equal(decoded.finding_count, 0);
+    free(message.data);
+
+    message =
+        splice_items(&none, offset, INT64_C(1) << 40, alias, sizeof(alias), 0);
+    assert_int_equal(scan_result_decode(message.data, message.size, &decoded,
+                                        errbuf, sizeof(errbuf)),
+                     -1);
+    assert_non_null(strstr(errbuf, "findings[0].aliases: block of "
+                                   "1099511627776 items exceeds the limit"));
+    free(message.data);
+    free(full.data);
+    free(none.data);
     free(one.data);
 }
 
@@ -1157,6 +1711,403 @@ static void decode_maps_unknown_symbol_to_enum_default(void **state)
     }
 }
 
+/*
+ * The test hook for writing ScanResult messages of any version, including
+ * results that scan_result_encode rejects. It fills an avro-c value from a
+ * struct scan_result field by field and checks nothing, and it skips every
+ * field that the value's schema lacks.
+ */
+
+/* Finds a field and, for a ["null", T] union, selects the T branch when
+ * present or sets the null branch. Returns 1 when the caller sets *target,
+ * or 0 when the field is null or the writer version lacks it. */
+static int hook_field(avro_value_t *record, const char *name, int present,
+                      avro_value_t *target)
+{
+    avro_value_t field;
+
+    if (avro_value_get_by_name(record, name, &field, NULL) != 0)
+        return 0;
+    if (avro_value_get_type(&field) != AVRO_UNION) {
+        *target = field;
+        return 1;
+    }
+    assert_int_equal(avro_value_set_branch(&field, present ? 1 : 0, target), 0);
+    if (!present) {
+        assert_int_equal(avro_value_set_null(target), 0);
+        return 0;
+    }
+    return 1;
+}
+
+static void hook_string(avro_value_t *record, const char *name,
+                        const char *value)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, value != NULL, &target))
+        assert_int_equal(avro_value_set_string(&target, value), 0);
+}
+
+/* Writes 0 as null when the field is optional. */
+static void hook_long(avro_value_t *record, const char *name, int64_t value)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, value != 0, &target))
+        assert_int_equal(avro_value_set_long(&target, value), 0);
+}
+
+static void hook_int(avro_value_t *record, const char *name, int32_t value)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, 1, &target))
+        assert_int_equal(avro_value_set_int(&target, value), 0);
+}
+
+/* Writes -1 as null when the field is optional. */
+static void hook_double(avro_value_t *record, const char *name, double value)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, value != -1.0, &target))
+        assert_int_equal(avro_value_set_double(&target, value), 0);
+}
+
+static void hook_boolean(avro_value_t *record, const char *name, int value)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, 1, &target))
+        assert_int_equal(avro_value_set_boolean(&target, value), 0);
+}
+
+static void hook_enum(avro_value_t *record, const char *name,
+                      const char *symbol)
+{
+    avro_value_t target;
+
+    if (hook_field(record, name, 1, &target))
+        field_set_enum(record, name, symbol);
+}
+
+static void hook_location(avro_value_t *record,
+                          const struct image_location *image)
+{
+    avro_value_t location;
+
+    assert_true(hook_field(record, "image", 1, &location));
+    hook_string(&location, "account", image->account);
+    hook_string(&location, "environment_id", image->environment_id);
+    hook_enum(&location, "environment_kind",
+              environment_kind_name(image->environment_kind));
+    hook_string(&location, "registry", image->registry);
+    hook_string(&location, "repository", image->repository);
+    hook_string(&location, "tag", image->tag);
+    hook_string(&location, "digest", image->digest);
+    hook_string(&location, "platform", image->platform);
+}
+
+static void hook_packages(avro_value_t *record, const struct scan_result *event)
+{
+    avro_value_t array;
+
+    assert_true(hook_field(record, "packages", 1, &array));
+    for (size_t i = 0; i < event->package_count; i++) {
+        const struct installed_package *package = &event->packages[i];
+        avro_value_t item;
+
+        assert_int_equal(avro_value_append(&array, &item, NULL), 0);
+        hook_string(&item, "name", package->name);
+        hook_string(&item, "version", package->version);
+        hook_string(&item, "architecture", package->architecture);
+        hook_string(&item, "source_name", package->source_name);
+        hook_string(&item, "source_version", package->source_version);
+    }
+}
+
+static void hook_finding(avro_value_t *item, const struct finding *finding)
+{
+    avro_value_t aliases;
+
+    hook_string(item, "id", finding->id);
+    assert_true(hook_field(item, "aliases", 1, &aliases));
+    for (size_t i = 0; i < finding->alias_count; i++) {
+        avro_value_t alias;
+
+        assert_int_equal(avro_value_append(&aliases, &alias, NULL), 0);
+        assert_int_equal(avro_value_set_string(&alias, finding->aliases[i]), 0);
+    }
+    hook_string(item, "package", finding->package);
+    hook_string(item, "installed_version", finding->installed_version);
+    hook_string(item, "fixed_version", finding->fixed_version);
+    hook_enum(item, "severity", severity_name(finding->severity));
+    hook_string(item, "severity_source", finding->severity_source);
+    hook_double(item, "cvss_score", finding->cvss_score);
+    hook_string(item, "cvss_vector", finding->cvss_vector);
+}
+
+static void hook_vulnerabilities(avro_value_t *record,
+                                 const struct scan_result *event)
+{
+    static const char *const count_fields[SEVERITY_COUNT] = {
+        NULL, "unknown", "negligible", "low", "medium", "high", "critical",
+    };
+    avro_value_t findings;
+    avro_value_t counts;
+
+    hook_boolean(record, "vulnerabilities_matched",
+                 event->vulnerabilities_matched);
+    if (hook_field(record, "findings", 1, &findings)) {
+        for (size_t i = 0; i < event->finding_count; i++) {
+            avro_value_t item;
+
+            assert_int_equal(avro_value_append(&findings, &item, NULL), 0);
+            hook_finding(&item, &event->findings[i]);
+        }
+    }
+    if (hook_field(record, "severity_counts", 1, &counts)) {
+        for (int severity = 1; severity < SEVERITY_COUNT; severity++)
+            hook_int(&counts, count_fields[severity],
+                     event->severity_counts[severity]);
+    }
+    hook_enum(record, "vulnerability_level",
+              severity_name(event->vulnerability_level));
+    hook_double(record, "risk_score", event->risk_score);
+    hook_string(record, "vulnerability_db_version",
+                event->vulnerability_db_version);
+    hook_long(record, "vulnerability_db_built_at",
+              event->vulnerability_db_built_at_ms);
+}
+
+/* Writes event as a message of version, with the fields it has. */
+static struct bytes hook_encode(const struct schema_version *version,
+                                const struct scan_result *event)
+{
+    avro_value_t record;
+
+    assert_int_equal(avro_generic_value_new(version->avro_class, &record), 0);
+    hook_string(&record, "request_id", event->request_id);
+    hook_location(&record, &event->image);
+    hook_string(&record, "manifest_digest", event->manifest_digest);
+    hook_enum(&record, "status", scan_status_name(event->status));
+    hook_string(&record, "status_detail", event->status_detail);
+    hook_string(&record, "os_id", event->os_id);
+    hook_string(&record, "os_version_id", event->os_version_id);
+    hook_string(&record, "os_pretty_name", event->os_pretty_name);
+    hook_packages(&record, event);
+    hook_int(&record, "layer_count", event->layer_count);
+    hook_long(&record, "image_size_bytes", event->image_size_bytes);
+    hook_vulnerabilities(&record, event);
+    hook_int(&record, "attempt", event->attempt);
+    hook_long(&record, "next_attempt_at", event->next_attempt_at_ms);
+    hook_string(&record, "worker_id", event->worker_id);
+    hook_long(&record, "started_at", event->started_at_ms);
+    hook_long(&record, "finished_at", event->finished_at_ms);
+    return old_message_encode(version, &record);
+}
+
+/* Returns the stored version of an embedded schema file ("ScanResult.v1"),
+ * found by its fingerprint. */
+static const struct schema_version *embedded_version(const char *name)
+{
+    for (size_t i = 0; i < embedded_schema_count; i++) {
+        const struct schema_version *version;
+        struct schema *schema;
+        char errbuf[512];
+
+        if (strcmp(embedded_schemas[i].name, name) != 0)
+            continue;
+        schema = schema_parse(embedded_schemas[i].json,
+                              strlen(embedded_schemas[i].json), 0, errbuf,
+                              sizeof(errbuf));
+        if (schema == NULL)
+            fail_msg("%s: %s", name, errbuf);
+        if (schema_store_find(schema_fingerprint(schema), &version, errbuf,
+                              sizeof(errbuf)) != 0)
+            fail_msg("%s: %s", name, errbuf);
+        schema_free(schema);
+        return version;
+    }
+    fail_msg("no embedded schema is named %s", name);
+    return NULL;
+}
+
+static const struct schema_version *current_scan_result_version(void)
+{
+    const struct schema_version *version;
+    char errbuf[512];
+
+    if (schema_store_current("ScanResult", &version, errbuf, sizeof(errbuf)))
+        fail_msg("%s", errbuf);
+    return version;
+}
+
+static void hook_encodes_like_the_encoder(void **state)
+{
+    struct scan_result event = sample_matched_result();
+    struct bytes hooked;
+    struct bytes encoded = {0};
+    char errbuf[512];
+
+    (void)state;
+    hooked = hook_encode(current_scan_result_version(), &event);
+    if (scan_result_encode(&event, &encoded.data, &encoded.size, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    assert_int_equal(hooked.size, encoded.size);
+    assert_memory_equal(hooked.data, encoded.data, encoded.size);
+    free(hooked.data);
+    free(encoded.data);
+}
+
+static void decode_reads_v1_result_with_v2_defaults(void **state)
+{
+    const struct schema_version *v1 = embedded_version("ScanResult.v1");
+    struct scan_result event = sample_matched_result();
+    struct scan_result decoded;
+    struct bytes message;
+    unsigned char *again;
+    size_t again_size;
+    char errbuf[512];
+
+    (void)state;
+    assert_ptr_not_equal(v1, current_scan_result_version());
+    event.status = SCAN_STATUS_PARTIAL;
+    event.next_attempt_at_ms = INT64_C(1718000600000);
+    message = hook_encode(v1, &event);
+
+    if (scan_result_decode(message.data, message.size, &decoded, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    assert_string_equal(decoded.request_id, event.request_id);
+    assert_location_equal(&decoded.image, &event.image);
+    assert_string_equal(decoded.manifest_digest, event.manifest_digest);
+    assert_int_equal(decoded.status, SCAN_STATUS_PARTIAL);
+    assert_string_equal(decoded.status_detail, event.status_detail);
+    assert_string_equal(decoded.os_pretty_name, event.os_pretty_name);
+    assert_packages_equal(&decoded, &event);
+    assert_int_equal(decoded.layer_count, 4);
+    assert_true(decoded.image_size_bytes == event.image_size_bytes);
+    assert_int_equal(decoded.attempt, 2);
+    assert_true(decoded.next_attempt_at_ms == event.next_attempt_at_ms);
+    assert_string_equal(decoded.worker_id, "worker-3");
+    assert_true(decoded.started_at_ms == event.started_at_ms);
+    assert_true(decoded.finished_at_ms == event.finished_at_ms);
+
+    /* v1 has no vulnerability fields, so they read as v2's defaults. */
+    assert_int_equal(decoded.vulnerabilities_matched, 0);
+    assert_null(decoded.findings);
+    assert_int_equal(decoded.finding_count, 0);
+    for (int severity = 0; severity < SEVERITY_COUNT; severity++)
+        assert_int_equal(decoded.severity_counts[severity], 0);
+    assert_int_equal(decoded.vulnerability_level, SEVERITY_NONE);
+    assert_true(decoded.risk_score == 0.0);
+    assert_null(decoded.vulnerability_db_version);
+    assert_true(decoded.vulnerability_db_built_at_ms == 0);
+
+    /* A v1 result read now is published again as v2. */
+    if (scan_result_encode(&decoded, &again, &again_size, errbuf,
+                           sizeof(errbuf)) != 0)
+        fail_msg("%s", errbuf);
+    free(again);
+    scan_result_clear(&decoded);
+
+    assert_every_prefix_rejected(message.data, message.size, decode_scan_result,
+                                 sizeof(struct scan_result));
+    free(message.data);
+}
+
+/* Writes event with the hook, bypassing the encoder's checks, and expects
+ * the decoder to reject it with the encoder's message. */
+static void assert_both_reject(const struct scan_result *event,
+                               const char *expected)
+{
+    struct bytes message = hook_encode(current_scan_result_version(), event);
+    struct scan_result decoded;
+    char errbuf[512] = "";
+
+    assert_scan_result_rejected(event, expected);
+    memset(&decoded, 0xa5, sizeof(decoded));
+    assert_int_equal(scan_result_decode(message.data, message.size, &decoded,
+                                        errbuf, sizeof(errbuf)),
+                     -1);
+    if (strstr(errbuf, expected) == NULL)
+        fail_msg("decode error \"%s\" lacks \"%s\"", errbuf, expected);
+    assert_null(decoded.findings);
+    assert_null(decoded.request_id);
+    free(message.data);
+}
+
+static void decode_rejects_what_encoder_rejects(void **state)
+{
+    struct finding findings[COUNT_OF_SAMPLE_FINDINGS];
+    char *aliases[FINDING_MAX_ALIASES + 1];
+    struct scan_result event;
+
+    (void)state;
+    for (size_t i = 0; i <= FINDING_MAX_ALIASES; i++)
+        aliases[i] = (char *)"DSA-1";
+
+    event = matched_result_with(findings);
+    findings[4].severity = SEVERITY_NONE;
+    assert_both_reject(&event, "field findings[4].severity is NONE");
+
+    event = matched_result_with(findings);
+    findings[0].cvss_score = 12.0;
+    assert_both_reject(&event, "field findings[0].cvss_score is 12, which is "
+                               "neither from 0 to 10 nor -1 for unknown");
+
+    event = matched_result_with(findings);
+    findings[0].cvss_score = NAN;
+    assert_both_reject(&event, "field findings[0].cvss_score is ");
+
+    event = matched_result_with(findings);
+    findings[1].aliases = aliases;
+    findings[1].alias_count = FINDING_MAX_ALIASES + 1;
+    assert_both_reject(&event, "field findings[1].aliases has 65 items");
+
+    event = matched_result_with(findings);
+    event.risk_score = -0.25;
+    assert_both_reject(&event, "field risk_score is -0.25, outside 0 to 10");
+
+    event = matched_result_with(findings);
+    event.severity_counts[SEVERITY_CRITICAL] = INT32_MIN;
+    assert_both_reject(&event, "field severity_counts.critical is -2147483648");
+
+    event = matched_result_with(findings);
+    event.vulnerabilities_matched = 0;
+    assert_both_reject(&event, "field findings is set, but "
+                               "vulnerabilities_matched is false");
+}
+
+static void finding_clear_frees_and_zeroes(void **state)
+{
+    struct finding finding = {
+        .id = strdup("CVE-2024-0001"),
+        .aliases = calloc(2, sizeof(char *)),
+        .alias_count = 2,
+        .package = strdup("zlib1g"),
+        .installed_version = strdup("1:1.2.13"),
+        .fixed_version = strdup("1:1.2.14"),
+        .severity = SEVERITY_MEDIUM,
+        .severity_source = strdup("debian"),
+        .cvss_score = 5.5,
+        .cvss_vector = strdup("CVSS:3.1/AV:L"),
+    };
+    static const struct finding zero;
+
+    (void)state;
+    assert_non_null(finding.aliases);
+    finding.aliases[0] = strdup("DSA-1");
+    finding.aliases[1] = strdup("DLA-2");
+    finding_clear(&finding);
+    assert_memory_equal(&finding, &zero, sizeof(finding));
+    finding_clear(&finding);
+    assert_memory_equal(&finding, &zero, sizeof(finding));
+}
+
 static void location_copy_duplicates_every_string(void **state)
 {
     struct image_location source = sample_location();
@@ -1176,7 +2127,7 @@ static void location_copy_duplicates_every_string(void **state)
  * message on failure. */
 static void *round_trips_on_thread(void *argument)
 {
-    struct scan_result event = sample_scan_result();
+    struct scan_result event = sample_matched_result();
     int64_t base = (int64_t)(intptr_t)argument * 1000;
 
     for (int64_t i = 0; i < 300; i++) {
@@ -1194,7 +2145,8 @@ static void *round_trips_on_thread(void *argument)
         }
         free(message);
         if (decoded.started_at_ms != base + i ||
-            decoded.package_count != event.package_count) {
+            decoded.package_count != event.package_count ||
+            decoded.finding_count != event.finding_count) {
             scan_result_clear(&decoded);
             return strdup("decoded a different result");
         }
@@ -1229,11 +2181,18 @@ int main(void)
         cmocka_unit_test(scan_result_round_trips_every_field),
         cmocka_unit_test(scan_result_round_trips_without_optional_fields),
         cmocka_unit_test(scan_result_round_trips_every_status),
+        cmocka_unit_test(scan_result_round_trips_findings),
+        cmocka_unit_test(scan_result_round_trips_matched_without_findings),
+        cmocka_unit_test(scan_result_round_trips_every_vulnerability_level),
         cmocka_unit_test(image_removed_round_trips_every_reason),
         cmocka_unit_test(enum_names_parse_back),
         cmocka_unit_test(encode_rejects_missing_required_strings),
         cmocka_unit_test(encode_rejects_other_events_missing_strings),
         cmocka_unit_test(encode_rejects_invalid_values),
+        cmocka_unit_test(encode_rejects_invalid_finding_strings),
+        cmocka_unit_test(encode_rejects_invalid_finding_values),
+        cmocka_unit_test(encode_rejects_vulnerabilities_while_unmatched),
+        cmocka_unit_test(encode_rejects_lists_over_caps),
         cmocka_unit_test(encode_rejects_string_over_cap),
         cmocka_unit_test(decode_rejects_other_event_family),
         cmocka_unit_test(decode_rejects_unknown_fingerprint),
@@ -1243,11 +2202,17 @@ int main(void)
         cmocka_unit_test(decode_rejects_2gib_string_in_20_bytes),
         cmocka_unit_test(decode_rejects_huge_array_counts),
         cmocka_unit_test(decode_accepts_packages_up_to_item_cap),
+        cmocka_unit_test(decode_accepts_findings_up_to_cap),
+        cmocka_unit_test(decode_accepts_aliases_up_to_cap),
         cmocka_unit_test(decode_accepts_strings_up_to_size_cap),
         cmocka_unit_test(decode_rejects_bad_strings),
         cmocka_unit_test(decode_rejects_overflowing_varint),
         cmocka_unit_test(decode_resolves_older_writer_with_defaults),
         cmocka_unit_test(decode_maps_unknown_symbol_to_enum_default),
+        cmocka_unit_test(hook_encodes_like_the_encoder),
+        cmocka_unit_test(decode_reads_v1_result_with_v2_defaults),
+        cmocka_unit_test(decode_rejects_what_encoder_rejects),
+        cmocka_unit_test(finding_clear_frees_and_zeroes),
         cmocka_unit_test(location_copy_duplicates_every_string),
         cmocka_unit_test(encodes_and_decodes_on_many_threads),
     };
