@@ -1,5 +1,6 @@
 #include "scan.h"
 
+#include "apk.h"
 #include "dpkg.h"
 #include "image_ref.h"
 #include "layer_walk.h"
@@ -387,6 +388,38 @@ static int read_os(struct scan_context *scan)
     return 0;
 }
 
+static int scanned(struct scan_result *result, const char *database)
+{
+    return set_status(result, SCAN_STATUS_SCANNED,
+                      "%zu %s packages found; vulnerability matching is not "
+                      "available yet, so no findings are reported",
+                      result->package_count, database);
+}
+
+static int read_apk_packages(struct scan_context *scan)
+{
+    struct scan_result *result = scan->result;
+    char errbuf[512];
+
+    switch (apk_inventory_from_rootfs(scan->fs, &result->packages,
+                                      &result->package_count, errbuf,
+                                      sizeof(errbuf))) {
+    case APK_INVENTORY_OK:
+        return scanned(result, "apk");
+    case APK_INVENTORY_UNREADABLE:
+        return set_status(result, SCAN_STATUS_PARTIAL,
+                          "the apk database could not be read: %s", errbuf);
+    case APK_INVENTORY_NOT_FOUND:
+        return set_status(result, SCAN_STATUS_UNSUPPORTED_OS,
+                          "%s has no package database imgassure can read "
+                          "(neither dpkg status nor apk installed found)",
+                          result->os_id);
+    default:
+        return set_status(result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "out of memory reading the apk database");
+    }
+}
+
 static int read_packages(struct scan_context *scan)
 {
     struct scan_result *result = scan->result;
@@ -396,30 +429,16 @@ static int read_packages(struct scan_context *scan)
                                        &result->package_count, errbuf,
                                        sizeof(errbuf))) {
     case DPKG_INVENTORY_OK:
-        return set_status(result, SCAN_STATUS_SCANNED,
-                          "%zu dpkg packages found; vulnerability matching "
-                          "is not available yet, so no findings are "
-                          "reported",
-                          result->package_count);
+        return scanned(result, "dpkg");
     case DPKG_INVENTORY_UNREADABLE:
         return set_status(result, SCAN_STATUS_PARTIAL,
                           "the dpkg database could not be read: %s", errbuf);
     case DPKG_INVENTORY_NOT_FOUND:
-        break;
+        return read_apk_packages(scan);
     default:
         return set_status(result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "out of memory reading the dpkg database");
     }
-
-    if (rootfs_find(scan->fs, "lib/apk/db/installed") != NULL)
-        return set_status(result, SCAN_STATUS_UNSUPPORTED_OS,
-                          "%s uses the apk package database, which this "
-                          "version cannot read yet",
-                          result->os_id);
-    return set_status(result, SCAN_STATUS_UNSUPPORTED_OS,
-                      "%s has no package database imgassure can read (dpkg "
-                      "status not found)",
-                      result->os_id);
 }
 
 static int describe_layers(struct scan_context *scan)

@@ -10,6 +10,7 @@ cd "$repo_root"
 build_dir=${IMGASSURE_BUILD:-build}
 imgassure="$build_dir/imgassure"
 result_timeout_s=${IMGASSURE_E2E_TIMEOUT_S:-240}
+fixtures=${IMGASSURE_FIXTURES:-$repo_root/../shared/fixtures}
 state_dir=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-e2e.XXXXXX")
 worker_pids=()
 passed=0
@@ -195,6 +196,29 @@ test_request_scan_rescans_on_demand() {
     fail "no SCANNED result for request $request_id"
 }
 
+test_alpine_image_scanned_with_apk_packages() {
+    local archive="$fixtures/images/docker-save/alpine-3.10.tar.gz"
+    local alpine="$IMGASSURE_REGISTRY/fixtures/alpine:3.10"
+
+    zcat "$archive" >"$state_dir/alpine.tar" || return 1
+    skopeo copy -q --dest-tls-verify=false "docker-archive:$state_dir/alpine.tar" \
+        "docker://$alpine" || return 1
+    "$imgassure" seen --account e2e-alpine --env prod --kind KUBERNETES \
+        --image "$alpine" || return 1
+    wait_for_status e2e-alpine prod SCANNED || return 1
+
+    /usr/bin/python3 - "$state_dir/wanted.json" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+packages = {p["name"]: p for p in result["packages"]}
+assert result["os"]["id"] == "alpine", result["os"]
+assert result["os"]["version_id"] == "3.10.4", result["os"]
+assert result["package_count"] == 14, result["package_count"]
+assert packages["musl"]["version"] == "1.1.22-r3", packages["musl"]
+assert packages["libcrypto1.1"]["source_name"] == "openssl", packages["libcrypto1.1"]
+EOF
+}
+
 test_cli_rejects_bad_arguments_with_exit_2() {
     local output status
     output=$("$imgassure" seen --no-such-option 2>&1)
@@ -267,6 +291,11 @@ run_test test_cli_rejects_bad_arguments_with_exit_2
 run_test test_help_lists_every_option_with_default
 run_test test_debian_image_scanned_with_dpkg_packages
 run_test test_seen_again_does_not_rescan
+if [ -f "$fixtures/images/docker-save/alpine-3.10.tar.gz" ]; then
+    run_test test_alpine_image_scanned_with_apk_packages
+else
+    echo "skip test_alpine_image_scanned_with_apk_packages: no $fixtures/images/docker-save/alpine-3.10.tar.gz (set IMGASSURE_FIXTURES)"
+fi
 run_test test_malformed_seen_event_goes_to_dlq
 run_test test_malformed_scan_request_goes_to_dlq
 run_test test_request_scan_rescans_on_demand
