@@ -37,7 +37,7 @@ PROGRAMS := $(BUILD)/imgassure $(BUILD)/imgassure-worker \
 export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
 
 .PHONY: all deps test test-unit test-e2e test-compose demo asan clean \
-	format format-check help image
+	format format-check help image db
 
 all: $(PROGRAMS) $(UNIT_TESTS)
 
@@ -46,6 +46,7 @@ help:
 	@echo "make              build the programs and unit tests"
 	@echo "make demo         scan a real Debian image end to end on loopback"
 	@echo "make test         unit, end-to-end and deployment checks"
+	@echo "make db           download osv.dev's Debian, Alpine and Ubuntu data"
 	@echo "make asan         the test suite under ASan and UBSan"
 	@echo "make format-check verify clang-format is satisfied"
 
@@ -89,6 +90,10 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMO
 # under .cache/ so later runs reuse it.
 image:
 	dev/build-image.sh
+
+# osv.dev's exports into .cache/vulndb, which make demo then uses.
+db:
+	dev/fetch-vulndb.sh
 
 test: deps
 	$(MAKE) all

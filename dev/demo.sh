@@ -58,7 +58,29 @@ digest=$(curl -fsS -o /dev/null -D - \
     tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
 echo "image $image digest $digest"
 
+# The vulnerability database: the one the caller names, else the OSV
+# fixtures beside the project, else what `make db` downloaded, else none.
+fixtures=${IMGASSURE_FIXTURES:-$repo_root/../shared/fixtures}
+if [ -n "${IMGASSURE_VULN_DB:-}" ]; then
+    database_source="IMGASSURE_VULN_DB"
+elif [ -d "$fixtures/osv" ]; then
+    export IMGASSURE_VULN_DB="$fixtures/osv"
+    [ -d "$fixtures/cve" ] && export IMGASSURE_CVE_DB="$fixtures/cve"
+    database_source="the fixtures beside the project"
+elif [ -d "$repo_root/.cache/vulndb" ]; then
+    export IMGASSURE_VULN_DB="$repo_root/.cache/vulndb"
+    database_source="make db's download"
+else
+    database_source=""
+fi
+
 step "starting two workers in one consumer group"
+if [ -n "$database_source" ]; then
+    echo "vulnerability database: $IMGASSURE_VULN_DB (from $database_source)"
+else
+    echo "no vulnerability database found: results will say that" \
+        "vulnerabilities were not matched (set IMGASSURE_VULN_DB)"
+fi
 for number in 1 2; do
     "$build_dir/imgassure-worker" --worker-id "demo-worker-$number" \
         2>"$state_dir/worker-$number.log" &
@@ -92,6 +114,13 @@ for line in sys.stdin:
     print("scanned in  ", result["duration_ms"], "ms by", result["worker_id"])
     names = [p["name"] + " " + p["version"] for p in result["packages"][:5]]
     print("first five  ", ", ".join(names))
+    if result["vulnerabilities_matched"]:
+        counts = result["severity_counts"]
+        print("vulnerabilities", result["finding_count"], "level",
+              result["vulnerability_level"], "risk", result["risk_score"])
+        print("by severity ", ", ".join("%s %d" % (name, counts[name]) for name in
+              ("CRITICAL", "HIGH", "MEDIUM", "LOW", "NEGLIGIBLE", "UNKNOWN")))
+        print("database    ", result["vulnerability_db_version"])
     print("detail      ", result["status_detail"])
 '
 

@@ -34,6 +34,16 @@ static const struct option_spec worker_options[] = {
     {"delivery-timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS",
      "60000", "MILLISECONDS",
      "time to wait for Kafka to acknowledge a result before retrying"},
+    {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
+     "OSV records to match against: a directory of .json files or a .zip"},
+    {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
+     "CVE JSON 5 records that add CVSS vectors: a directory or a .zip"},
+    {"vuln-db-max-age-days", 0, OPTION_INT, "IMGASSURE_VULN_DB_MAX_AGE_DAYS",
+     "7", "DAYS", "results from an older database say it is stale"},
+    {"vuln-db-check-interval", 0, OPTION_INT, "IMGASSURE_VULN_DB_CHECK_S", "60",
+     "SECONDS",
+     "how often the database files are checked for changes (0: never); "
+     "SIGHUP reloads at once"},
     {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
      "lowest level logged: debug, info, warning or error"},
 };
@@ -41,6 +51,13 @@ static const struct option_spec worker_options[] = {
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 static volatile sig_atomic_t stop_requested;
+static volatile sig_atomic_t reload_requested;
+
+static void on_reload_signal(int signal_number)
+{
+    (void)signal_number;
+    reload_requested = 1;
+}
 
 static void on_stop_signal(int signal_number)
 {
@@ -76,6 +93,8 @@ static void install_signal_handlers(void)
     sigemptyset(&action.sa_mask);
     sigaction(SIGTERM, &action, NULL);
     sigaction(SIGINT, &action, NULL);
+    action.sa_handler = on_reload_signal;
+    sigaction(SIGHUP, &action, NULL);
     signal(SIGPIPE, SIG_IGN);
 }
 
@@ -132,6 +151,13 @@ int main(int argc, char **argv)
         options_get_int(&values, "connect-timeout", 15);
     config.scan.pull_timeout_s = options_get_int(&values, "pull-timeout", 1800);
     config.scan.abort_requested = &stop_requested;
+    config.scan.vulndb_max_age_ms =
+        options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
+    config.vulndb_path = options_get(&values, "vuln-db");
+    config.cve_path = options_get(&values, "cve-db");
+    config.vulndb_check_interval_s =
+        options_get_int(&values, "vuln-db-check-interval", 60);
+    config.reload_requested = &reload_requested;
 
     log_setup("imgassure-worker", level);
     install_signal_handlers();

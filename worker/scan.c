@@ -1,13 +1,16 @@
 #include "scan.h"
 
 #include "apk.h"
+#include "clock.h"
 #include "dpkg.h"
 #include "image_ref.h"
 #include "layer_walk.h"
 #include "manifest.h"
+#include "match.h"
 #include "os_release.h"
 #include "registry.h"
 #include "rootfs.h"
+#include "severity.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -388,12 +391,80 @@ static int read_os(struct scan_context *scan)
     return 0;
 }
 
-static int scanned(struct scan_result *result, const char *database)
+/* Writes the detail of a SCANNED result whose vulnerabilities were not
+ * matched: it must never read as a clean result. */
+static int not_matched(struct scan_result *result, const char *database,
+                       const char *reason)
 {
     return set_status(result, SCAN_STATUS_SCANNED,
-                      "%zu %s packages found; vulnerability matching is not "
-                      "available yet, so no findings are reported",
-                      result->package_count, database);
+                      "%zu %s packages found, but vulnerabilities were NOT "
+                      "matched: %s",
+                      result->package_count, database, reason);
+}
+
+static void summarise_findings(struct scan_result *result,
+                               const struct vulndb *db)
+{
+    memset(result->severity_counts, 0, sizeof(result->severity_counts));
+    severity_count(result->findings, result->finding_count,
+                   result->severity_counts);
+    result->vulnerability_level =
+        severity_level(result->findings, result->finding_count);
+    result->risk_score =
+        severity_risk_score(result->findings, result->finding_count);
+    result->vulnerability_db_version = strdup(vulndb_version(db));
+    result->vulnerability_db_built_at_ms = vulndb_built_at_ms(db);
+    result->vulnerabilities_matched = 1;
+}
+
+static int matched(struct scan_context *scan, const char *database)
+{
+    struct scan_result *result = scan->result;
+    const struct vulndb *db = scan->options->vulndb;
+    int64_t age_ms = clock_now_ms() - vulndb_built_at_ms(db);
+    char stale[160] = "";
+
+    summarise_findings(result, db);
+    if (scan->options->vulndb_max_age_ms > 0 &&
+        age_ms > scan->options->vulndb_max_age_ms)
+        snprintf(stale, sizeof(stale),
+                 "; the vulnerability database is %" PRId64
+                 " days old, update it (IMGASSURE_VULN_DB)",
+                 age_ms / 86400000);
+    return set_status(result, SCAN_STATUS_SCANNED,
+                      "%zu %s packages, %zu vulnerabilities, level %s, risk "
+                      "%.1f (database %s)%s",
+                      result->package_count, database, result->finding_count,
+                      severity_name(result->vulnerability_level),
+                      result->risk_score, vulndb_version(db), stale);
+}
+
+/* Matches the inventory against the database and writes the SCANNED
+ * result's detail. */
+static int scanned(struct scan_context *scan, const char *database)
+{
+    struct scan_result *result = scan->result;
+    const struct vulndb *db = scan->options->vulndb;
+    char ecosystem[64], errbuf[512];
+
+    if (db == NULL)
+        return not_matched(result, database,
+                           "no vulnerability database is configured "
+                           "(set IMGASSURE_VULN_DB)");
+    if (vulndb_ecosystem_for_os(result->os_id, result->os_version_id, ecosystem,
+                                sizeof(ecosystem)) != 0) {
+        snprintf(errbuf, sizeof(errbuf),
+                 "no advisories exist for %s %s in the supported ecosystems "
+                 "(Debian, Ubuntu, Alpine)",
+                 result->os_id,
+                 result->os_version_id ? result->os_version_id : "");
+        return not_matched(result, database, errbuf);
+    }
+    if (match_inventory(db, ecosystem, result->packages, result->package_count,
+                        &result->findings, &result->finding_count, errbuf,
+                        sizeof(errbuf)) != 0)
+        return not_matched(result, database, errbuf);
+    return matched(scan, database);
 }
 
 static int read_apk_packages(struct scan_context *scan)
@@ -405,7 +476,7 @@ static int read_apk_packages(struct scan_context *scan)
                                       &result->package_count, errbuf,
                                       sizeof(errbuf))) {
     case APK_INVENTORY_OK:
-        return scanned(result, "apk");
+        return scanned(scan, "apk");
     case APK_INVENTORY_UNREADABLE:
         return set_status(result, SCAN_STATUS_PARTIAL,
                           "the apk database could not be read: %s", errbuf);
@@ -429,7 +500,7 @@ static int read_packages(struct scan_context *scan)
                                        &result->package_count, errbuf,
                                        sizeof(errbuf))) {
     case DPKG_INVENTORY_OK:
-        return scanned(result, "dpkg");
+        return scanned(scan, "dpkg");
     case DPKG_INVENTORY_UNREADABLE:
         return set_status(result, SCAN_STATUS_PARTIAL,
                           "the dpkg database could not be read: %s", errbuf);

@@ -6,8 +6,10 @@
 #define IMGASSURE_SCAN_H
 
 #include "event.h"
+#include "vulndb.h"
 
 #include <signal.h>
+#include <stdint.h>
 
 struct scan_options {
     const char *credentials_file;    /* auth.json / config.json, or NULL */
@@ -15,6 +17,12 @@ struct scan_options {
     long connect_timeout_s;
     long pull_timeout_s;
     const volatile sig_atomic_t *abort_requested; /* may be NULL */
+    /* The database to match against, or NULL: the result then says that
+     * vulnerabilities were not matched. */
+    const struct vulndb *vulndb;
+    /* A database built longer ago than this is named stale in the
+     * result's detail; 0 turns the check off. */
+    int64_t vulndb_max_age_ms;
 };
 
 /*

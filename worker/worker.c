@@ -8,6 +8,7 @@
 #include "kafka.h"
 #include "location.h"
 #include "log.h"
+#include "vulndb_reload.h"
 
 #include <inttypes.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@ struct worker {
     rd_kafka_t *consumer;
     rd_kafka_t *producer;
     struct image_state_store *state;
+    struct vulndb_reload *vulndb; /* NULL without a database */
     char seen_topic[256];
     char requests_topic[256];
     char results_topic[256];
@@ -384,6 +386,7 @@ static enum outcome handle_request(struct worker *worker,
 {
     struct scan_request request;
     struct scan_result result;
+    struct scan_options options;
     enum outcome outcome;
     char errbuf[512];
 
@@ -396,11 +399,15 @@ static enum outcome handle_request(struct worker *worker,
         return send_to_dlq(worker, message, errbuf);
     }
 
+    options = worker->config->scan;
+    if (worker->vulndb != NULL)
+        options.vulndb = vulndb_reload_current(worker->vulndb);
+
     if (start_result(worker, &request, &result) != 0) {
         log_write(LOG_ERR, "SCAN", "out of memory starting a scan request=%s",
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if (scan_image(&worker->config->scan, &request, &result) != 0) {
+    } else if (scan_image(&options, &request, &result) != 0) {
         log_write(LOG_NOTICE, "SCAN",
                   "scan abandoned for shutdown request=%s, it will be "
                   "redelivered",
@@ -477,9 +484,16 @@ static void handle_message(struct worker *worker,
 
 static void consume(struct worker *worker)
 {
+    volatile sig_atomic_t *reload = worker->config->reload_requested;
+
     while (!*worker->stop) {
         rd_kafka_message_t *message =
             rd_kafka_consumer_poll(worker->consumer, 500);
+
+        if (reload != NULL && *reload && worker->vulndb != NULL) {
+            *reload = 0;
+            vulndb_reload_request(worker->vulndb);
+        }
 
         rd_kafka_poll(worker->producer, 0);
         if (message == NULL)
@@ -596,6 +610,17 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
     worker->state = image_state_connect(config->redis_url, errbuf, errbuf_size);
     if (worker->state == NULL)
         return -1;
+    if (config->vulndb_path != NULL) {
+        worker->vulndb = vulndb_reload_new(
+            config->vulndb_path, config->cve_path,
+            config->vulndb_check_interval_s, errbuf, errbuf_size);
+        if (worker->vulndb == NULL)
+            return -1;
+    } else {
+        log_write(LOG_WARNING, "VULNDB",
+                  "no vulnerability database (IMGASSURE_VULN_DB): results "
+                  "will say that vulnerabilities were not matched");
+    }
     worker->producer = kafka_producer_new(
         config->brokers, config->kafka_properties, config->kafka_property_count,
         NULL, errbuf, errbuf_size);
@@ -620,6 +645,7 @@ static void stop_worker(struct worker *worker)
         rd_kafka_destroy(worker->producer);
     }
     image_state_free(worker->state);
+    vulndb_reload_free(worker->vulndb);
 }
 
 int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop)

@@ -22,6 +22,12 @@ struct worker_config {
     const char *worker_id;
     int delivery_timeout_ms;
     struct scan_options scan;
+    /* OSV records to match against (directory or zip), or NULL. */
+    const char *vulndb_path;
+    const char *cve_path; /* CVE JSON 5 records for CVSS, or NULL */
+    long vulndb_check_interval_s;
+    /* Set by a signal handler to reload the database; may be NULL. */
+    volatile sig_atomic_t *reload_requested;
 };
 
 /*

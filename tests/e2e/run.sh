@@ -43,7 +43,7 @@ stop_workers() {
 start_worker() {
     "$build_dir/imgassure-worker" --worker-id "e2e-worker-$1" \
         -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
-        2>>"$state_dir/worker-$1.log" &
+        "${database_options[@]}" 2>>"$state_dir/worker-$1.log" &
     worker_pids+=($!)
 }
 
@@ -196,6 +196,30 @@ test_request_scan_rescans_on_demand() {
     fail "no SCANNED result for request $request_id"
 }
 
+test_debian_findings_match_the_database() {
+    # The image scanned in the first test, matched against the OSV fixtures.
+    wait_for_status e2e-first prod SCANNED || return 1
+
+    /usr/bin/python3 - "$state_dir/wanted.json" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+order = ["NONE", "UNKNOWN", "NEGLIGIBLE", "LOW", "MEDIUM", "HIGH", "CRITICAL"]
+findings = result["findings"]
+assert result["vulnerabilities_matched"] is True, result["status_detail"]
+assert result["finding_count"] == len(findings) > 0, result["finding_count"]
+assert sum(result["severity_counts"].values()) == len(findings), result["severity_counts"]
+worst = max(order.index(f["severity"]) for f in findings)
+assert result["vulnerability_level"] == order[worst], result["vulnerability_level"]
+assert 0 < result["risk_score"] <= 10, result["risk_score"]
+assert result["vulnerability_db_version"].startswith("osv-"), result["vulnerability_db_version"]
+shadow = {(f["id"], f["package"]) for f in findings}
+assert ("CVE-2023-4641", "login") in shadow, "login (source shadow, epoch 1:) not matched"
+assert not any(f["package"] == "libc6" and f["id"] == "CVE-2023-4911" for f in findings), \
+    "glibc CVE-2023-4911 is fixed in bookworm's version but was reported"
+assert "vulnerabilities" in result["status_detail"], result["status_detail"]
+EOF
+}
+
 test_alpine_image_scanned_with_apk_packages() {
     local archive="$fixtures/images/docker-save/alpine-3.10.tar.gz"
     local alpine="$IMGASSURE_REGISTRY/fixtures/alpine:3.10"
@@ -284,12 +308,21 @@ digest=$(curl -fsS -o /dev/null -D - \
     -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
     "http://$IMGASSURE_REGISTRY/v2/demo/debian/manifests/bookworm" |
     tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p')
+database_options=()
+if [ -d "$fixtures/osv" ]; then
+    database_options=(--vuln-db "$fixtures/osv" --cve-db "$fixtures/cve")
+fi
 start_worker 1
 start_worker 2
 
 run_test test_cli_rejects_bad_arguments_with_exit_2
 run_test test_help_lists_every_option_with_default
 run_test test_debian_image_scanned_with_dpkg_packages
+if [ -d "$fixtures/osv" ]; then
+    run_test test_debian_findings_match_the_database
+else
+    echo "skip test_debian_findings_match_the_database: no $fixtures/osv (set IMGASSURE_FIXTURES)"
+fi
 run_test test_seen_again_does_not_rescan
 if [ -f "$fixtures/images/docker-save/alpine-3.10.tar.gz" ]; then
     run_test test_alpine_image_scanned_with_apk_packages
