@@ -226,12 +226,18 @@ static int files_changed(struct vulndb_reload *reload)
     return memcmp(&now, &reload->loaded_signature, sizeof(now)) != 0;
 }
 
-const struct vulndb *vulndb_reload_current(struct vulndb_reload *reload)
+void vulndb_reload_poll(struct vulndb_reload *reload)
 {
     if (reload->thread_started)
         finish_load(reload);
     if (!reload->thread_started && files_changed(reload))
         vulndb_reload_request(reload);
+}
+
+const struct vulndb *vulndb_reload_current(struct vulndb_reload *reload)
+{
+    if (reload->thread_started)
+        finish_load(reload);
     return reload->current;
 }
 

@@ -35,10 +35,14 @@ void vulndb_reload_free(struct vulndb_reload *reload);
 /* Starts a load on the reloader's thread unless one is running. */
 void vulndb_reload_request(struct vulndb_reload *reload);
 
+/* Swaps in a finished load and, when the check interval has passed and
+ * the files changed, starts a load. Call it between scans, often. */
+void vulndb_reload_poll(struct vulndb_reload *reload);
+
 /*
  * Returns the database to scan with. Swaps in a finished load first and
- * frees the database it replaces; starts a load when the files changed
- * since the last check. The pointer stays valid until the next call.
+ * frees the database it replaces. The pointer stays valid until the next
+ * call of this function or vulndb_reload_poll.
  */
 const struct vulndb *vulndb_reload_current(struct vulndb_reload *reload);
 

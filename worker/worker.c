@@ -490,9 +490,12 @@ static void consume(struct worker *worker)
         rd_kafka_message_t *message =
             rd_kafka_consumer_poll(worker->consumer, 500);
 
-        if (reload != NULL && *reload && worker->vulndb != NULL) {
-            *reload = 0;
-            vulndb_reload_request(worker->vulndb);
+        if (worker->vulndb != NULL) {
+            if (reload != NULL && *reload) {
+                *reload = 0;
+                vulndb_reload_request(worker->vulndb);
+            }
+            vulndb_reload_poll(worker->vulndb);
         }
 
         rd_kafka_poll(worker->producer, 0);

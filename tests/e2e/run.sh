@@ -284,6 +284,87 @@ test_worker_leaves_group_on_sigterm() {
     wait_for_status e2e-after-sigterm prod SCANNED
 }
 
+# Requests a scan and prints its SCANNED result as JSON.
+scan_on_demand() {
+    local account=$1 request_id deadline=$((SECONDS + result_timeout_s))
+
+    request_id=$("$imgassure" request-scan --account "$account" --env prod \
+        --kind KUBERNETES --image "$image" --digest "$digest") || return 1
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --request-id "$request_id" |
+            grep '"status":"SCANNED"' | head -n 1 >"$state_dir/on-demand.json"
+        if [ -s "$state_dir/on-demand.json" ]; then
+            cat "$state_dir/on-demand.json"
+            return 0
+        fi
+        sleep 1
+    done
+    fail "no SCANNED result for request $request_id"
+}
+
+# Prints "<database version> <1 when CVE-2023-4641 is found in login>" of a
+# result read from standard input.
+finding_summary() {
+    /usr/bin/python3 -c '
+import json, sys
+result = json.load(sys.stdin)
+found = any(f["id"] == "CVE-2023-4641" and f["package"] == "login"
+            for f in result["findings"])
+print(result["vulnerability_db_version"], int(found))
+print(result["status_detail"], file=sys.stderr)'
+}
+
+# Runs alone, after the other workers stopped: one worker whose database
+# is a copy that the test changes, checked for changes every second.
+test_database_reloads_when_files_change() {
+    local database="$state_dir/vulndb" before after pid
+
+    stop_workers
+    mkdir -p "$database" && cp "$fixtures"/osv/Debian/*.json "$database/" || return 1
+    mv "$database/DEBIAN-CVE-2023-4641.json" "$state_dir/held-back.json" || return 1
+    "$build_dir/imgassure-worker" --worker-id e2e-reload --vuln-db "$database" \
+        --vuln-db-check-interval 1 -X session.timeout.ms=6000 \
+        -X heartbeat.interval.ms=1000 2>>"$state_dir/worker-reload.log" &
+    pid=$!
+    worker_pids+=("$pid")
+
+    before=$(scan_on_demand e2e-reload | finding_summary) || return 1
+    [ "${before#* }" = 0 ] || fail "CVE-2023-4641 reported before its record was added: $before"
+
+    mv "$state_dir/held-back.json" "$database/" || return 1
+    sleep 3
+    after=$(scan_on_demand e2e-reload | finding_summary) || return 1
+    [ "${after#* }" = 1 ] || fail "CVE-2023-4641 not reported after its record was added: $after"
+    [ "${before% *}" != "${after% *}" ] || fail "database version unchanged: $before"
+    grep -q "reloaded vulnerability database" "$state_dir/worker-reload.log" ||
+        fail "no reload line in the worker log"
+}
+
+test_database_reloads_on_sighup() {
+    local database="$state_dir/vulndb-hup" before after pid
+
+    stop_workers
+    mkdir -p "$database" && cp "$fixtures"/osv/Debian/*.json "$database/" || return 1
+    # Every record dated 2020, so the database counts as stale.
+    sed -i 's/"modified": "[^"]*"/"modified": "2020-01-01T00:00:00Z"/' "$database"/*.json
+    "$build_dir/imgassure-worker" --worker-id e2e-hup --vuln-db "$database" \
+        --vuln-db-check-interval 0 -X session.timeout.ms=6000 \
+        -X heartbeat.interval.ms=1000 2>>"$state_dir/worker-hup.log" &
+    pid=$!
+    worker_pids+=("$pid")
+
+    before=$(scan_on_demand e2e-hup | finding_summary 2>"$state_dir/detail.txt") || return 1
+    grep -q "days old" "$state_dir/detail.txt" ||
+        fail "a database from 2020 is not called stale: $(cat "$state_dir/detail.txt")"
+
+    rm "$database/DEBIAN-CVE-2023-4641.json" || return 1
+    kill -HUP "$pid"
+    sleep 3
+    after=$(scan_on_demand e2e-hup | finding_summary) || return 1
+    [ "${before#* }" = 1 ] || fail "CVE-2023-4641 missing before the reload: $before"
+    [ "${after#* }" = 0 ] || fail "CVE-2023-4641 still reported after SIGHUP removed it: $after"
+}
+
 echo "building and pushing the test image"
 dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     tail -n 20 "$state_dir/build-image.log"
@@ -333,6 +414,12 @@ run_test test_malformed_seen_event_goes_to_dlq
 run_test test_malformed_scan_request_goes_to_dlq
 run_test test_request_scan_rescans_on_demand
 run_test test_worker_leaves_group_on_sigterm
+if [ -d "$fixtures/osv/Debian" ]; then
+    run_test test_database_reloads_when_files_change
+    run_test test_database_reloads_on_sighup
+else
+    echo "skip database reload tests: no $fixtures/osv/Debian (set IMGASSURE_FIXTURES)"
+fi
 
 echo "end-to-end: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

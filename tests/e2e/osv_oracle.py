@@ -1,0 +1,769 @@
+#!/usr/bin/python3
+"""Recompute the vulnerability findings of one imgassure scan result.
+
+usage: osv_oracle.py [-v] RESULT_JSON OSV_DIR
+       osv_oracle.py --self-test
+
+RESULT_JSON is one scan result object as printed by
+`imgassure results --json` ("-" reads standard input). OSV_DIR is a directory
+tree of OSV records (*.json). The script derives the OSV ecosystem from the
+result's "os", looks every package up by its source package (Alpine origin,
+Debian Source) and evaluates the records itself, then compares the expected
+set of (CVE, binary package) pairs with the result's findings.
+
+Exit status: 0 when both sets are equal, 1 when they differ, 2 on invalid
+input or usage.
+
+The matching here is written from public documentation only, independently
+of the C worker, so that both can be checked against each other:
+  - OSV evaluation: the IsVulnerable pseudocode of the OSV schema
+    (ossf/osv-schema, docs/schema.md, section "Evaluation").
+  - Debian ordering: deb-version(7) of dpkg.
+  - Alpine ordering: the version format of Alpine's APKBUILD pkgver and
+    apk-tools' own examples (test/version.data in alpinelinux/apk-tools).
+"""
+
+import functools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+MAX_RECORD_BYTES = 16 * 1024 * 1024
+MAX_RESULT_BYTES = 256 * 1024 * 1024
+MAX_RECORD_FILES = 2_000_000
+MAX_VERSION_LENGTH = 1024
+
+CVE_ID = re.compile(r"^CVE-[0-9]{4}-[0-9]{4,}$")
+
+
+class InputError(Exception):
+    """An input that the oracle cannot evaluate."""
+
+
+def sign(value):
+    return (value > 0) - (value < 0)
+
+
+# ---------------------------------------------------------------------------
+# Debian: deb-version(7). A version is [epoch:]upstream[-revision]. Epochs
+# compare as integers. Upstream and revision are each compared as alternating
+# runs of non-digits and digits: non-digit runs character by character, where
+# '~' sorts before everything (even the end of the run), the end of the run
+# before letters, and letters before all other characters; digit runs compare
+# as integers, an empty run counting as 0. A missing revision compares like
+# "0".
+# ---------------------------------------------------------------------------
+
+
+def debian_char_weight(char):
+    if char == "~":
+        return -1
+    if "A" <= char <= "Z" or "a" <= char <= "z":
+        return ord(char)
+    return ord(char) + 256
+
+
+def debian_runs(text):
+    """Split text into (non-digit weights, digit value) pairs."""
+    runs = []
+    for letters, digits in re.findall(r"([^0-9]*)([0-9]*)", text):
+        if not letters and not digits:
+            continue
+        weights = [debian_char_weight(char) for char in letters]
+        weights.append(0)
+        runs.append((weights, int(digits) if digits else 0))
+    return runs
+
+
+def debian_compare_part(left, right):
+    left_runs = debian_runs(left)
+    right_runs = debian_runs(right)
+    empty = ([0], 0)
+    for index in range(max(len(left_runs), len(right_runs))):
+        left_run = left_runs[index] if index < len(left_runs) else empty
+        right_run = right_runs[index] if index < len(right_runs) else empty
+        if left_run[0] != right_run[0]:
+            return -1 if left_run[0] < right_run[0] else 1
+        if left_run[1] != right_run[1]:
+            return -1 if left_run[1] < right_run[1] else 1
+    return 0
+
+
+def debian_split(version):
+    text = version.strip()
+    if not text or len(text) > MAX_VERSION_LENGTH:
+        raise InputError(f"invalid Debian version {version!r}")
+    epoch = 0
+    if ":" in text:
+        epoch_text, text = text.split(":", 1)
+        if not epoch_text.isascii() or not epoch_text.isdigit():
+            raise InputError(
+                f"invalid Debian version {version!r}: epoch is not a number"
+            )
+        epoch = int(epoch_text)
+    revision = ""
+    if "-" in text:
+        text, revision = text.rsplit("-", 1)
+    if not text:
+        raise InputError(
+            f"invalid Debian version {version!r}: empty upstream version"
+        )
+    return epoch, text, revision
+
+
+def debian_compare(left, right):
+    left_epoch, left_upstream, left_revision = debian_split(left)
+    right_epoch, right_upstream, right_revision = debian_split(right)
+    if left_epoch != right_epoch:
+        return -1 if left_epoch < right_epoch else 1
+    result = debian_compare_part(left_upstream, right_upstream)
+    if result:
+        return result
+    return debian_compare_part(left_revision, right_revision)
+
+
+# ---------------------------------------------------------------------------
+# Alpine: a pkgver is numbers separated by dots, an optional lowercase letter,
+# any number of suffixes _alpha, _beta, _pre, _rc (pre-releases, in that
+# order, before the plain version) or _cvs, _svn, _git, _hg, _p (after it,
+# in that order), each with an optional number, an optional ~hash and an
+# optional -rN package release. apk compares:
+#   - the numbers one by one. The first compares as an integer. A later one
+#     with leading zeros sorts below any without, fewer leading zeros above
+#     more, then by its remaining digits, so 1.05 < 1.1 and 1.002 < 1.01.
+#     Where all shared numbers are equal, fewer numbers sort lower.
+#   - a letter above no letter, letters alphabetically.
+#   - suffixes pairwise by kind, then number (no number below 0). A version
+#     with an extra suffix is lower when it is a pre-release suffix, higher
+#     otherwise (1.0_alpha_pre2 < 1.0_alpha < 1.0 < 1.0_p1).
+#   - the release: none below -r0.
+# A string that does not fit is compared by its longest fitting prefix, then
+# by the rest as plain text, which matches apk's examples (1.0 < 1.0bc,
+# 23_foo > 4_beta).
+# ---------------------------------------------------------------------------
+
+ALPINE_SUFFIX_RANK = {
+    "alpha": -4,
+    "beta": -3,
+    "pre": -2,
+    "rc": -1,
+    "cvs": 1,
+    "svn": 2,
+    "git": 3,
+    "hg": 4,
+    "p": 5,
+}
+
+ALPINE_VERSION = re.compile(
+    r"(?P<numbers>[0-9]+(?:\.[0-9]+)*)"
+    r"(?P<letter>[a-z])?"
+    r"(?P<suffixes>(?:_(?:alpha|beta|pre|rc|cvs|svn|git|hg|p)[0-9]*)*)"
+    r"(?:~(?P<hash>[0-9a-f]+))?"
+    r"(?:-r(?P<release>[0-9]+))?"
+)
+ALPINE_SUFFIX = re.compile(r"_([a-z]+)([0-9]*)")
+
+
+def alpine_number_key(text, first):
+    if first or not text.startswith("0"):
+        return (0, int(text))
+    rest = text.lstrip("0")
+    zeros = len(text) - len(rest)
+    return (-zeros, int(rest) if rest else -1)
+
+
+def alpine_key(version):
+    """Return (comparable key, text that does not fit the format)."""
+    if len(version) > MAX_VERSION_LENGTH:
+        raise InputError(f"invalid Alpine version {version!r}: too long")
+    match = ALPINE_VERSION.match(version)
+    if not match:
+        return None, version
+    numbers = [
+        alpine_number_key(text, index == 0)
+        for index, text in enumerate(match.group("numbers").split("."))
+    ]
+    letter = ord(match.group("letter")) if match.group("letter") else -1
+    suffixes = [
+        (ALPINE_SUFFIX_RANK[name], int(number) if number else -1)
+        for name, number in ALPINE_SUFFIX.findall(match.group("suffixes"))
+    ]
+    commit = match.group("hash") or ""
+    release = int(match.group("release")) if match.group("release") else -1
+    key = (numbers, letter, suffixes, commit, release)
+    return key, version[match.end():]
+
+
+def compare_sequences(left, right, missing):
+    for index in range(max(len(left), len(right))):
+        left_item = left[index] if index < len(left) else missing
+        right_item = right[index] if index < len(right) else missing
+        if left_item != right_item:
+            return -1 if left_item < right_item else 1
+    return 0
+
+
+def alpine_compare(left, right):
+    left_key, left_rest = alpine_key(left)
+    right_key, right_rest = alpine_key(right)
+    if left_key is None or right_key is None:
+        if left_key is not None:
+            return 1
+        if right_key is not None:
+            return -1
+        return sign((left_rest > right_rest) - (left_rest < right_rest))
+
+    left_numbers, left_letter, left_suffixes, left_hash, left_release = (
+        left_key
+    )
+    right_numbers, right_letter, right_suffixes, right_hash, right_release = (
+        right_key
+    )
+    # A missing number sorts below any present one (1.2 < 1.2.0).
+    result = compare_sequences(left_numbers, right_numbers, (-10**9, -1))
+    if result:
+        return result
+    if left_letter != right_letter:
+        return -1 if left_letter < right_letter else 1
+    # A missing suffix has rank 0: above pre-releases, below the others.
+    result = compare_sequences(left_suffixes, right_suffixes, (0, -1))
+    if result:
+        return result
+    if left_hash != right_hash:
+        return -1 if left_hash < right_hash else 1
+    if left_release != right_release:
+        return -1 if left_release < right_release else 1
+    return sign((left_rest > right_rest) - (left_rest < right_rest))
+
+
+# ---------------------------------------------------------------------------
+# OSV evaluation.
+# ---------------------------------------------------------------------------
+
+
+def ecosystem_of(os_info):
+    if not isinstance(os_info, dict):
+        raise InputError('result has no "os" object (was the scan SCANNED?)')
+    os_id = os_info.get("id")
+    version_id = os_info.get("version_id") or ""
+    if os_id == "alpine":
+        match = re.match(r"^([0-9]+)\.([0-9]+)", version_id)
+        if not match:
+            raise InputError(
+                f"invalid Alpine version_id {version_id!r}: "
+                "expected MAJOR.MINOR[.PATCH]"
+            )
+        return f"Alpine:v{match.group(1)}.{match.group(2)}", alpine_compare
+    if os_id == "debian":
+        match = re.match(r"^([0-9]+)$", version_id)
+        if not match:
+            raise InputError(
+                f"invalid Debian version_id {version_id!r}: "
+                "expected the release number, e.g. 12"
+            )
+        return f"Debian:{match.group(1)}", debian_compare
+    raise InputError(f"unsupported os id {os_id!r}: expected alpine or debian")
+
+
+def is_before_limits(version, events, compare):
+    limits = [event["limit"] for event in events if "limit" in event]
+    if not limits:
+        return True
+    for limit in limits:
+        if "*" in limit or compare(version, limit) < 0:
+            return True
+    return False
+
+
+def event_version(event):
+    for kind in ("introduced", "fixed", "last_affected", "limit"):
+        if kind in event:
+            return kind, event[kind]
+    return None, None
+
+
+def sort_events(events, compare):
+    """Sort events by version, "introduced": "0" first, ties kept in order."""
+
+    def compare_events(left, right):
+        left_kind, left_version = event_version(left)
+        right_kind, right_version = event_version(right)
+        left_zero = left_kind == "introduced" and left_version == "0"
+        right_zero = right_kind == "introduced" and right_version == "0"
+        if left_zero or right_zero:
+            return right_zero - left_zero
+        return compare(left_version, right_version)
+
+    return sorted(events, key=functools.cmp_to_key(compare_events))
+
+
+def range_affects(version, events, compare):
+    """Evaluate one ECOSYSTEM range; return the deciding event or None."""
+    if not is_before_limits(version, events, compare):
+        return None
+    affected_since = None
+    for event in sort_events(events, compare):
+        if "introduced" in event:
+            introduced = event["introduced"]
+            if introduced == "0" or compare(version, introduced) >= 0:
+                affected_since = event
+        elif "fixed" in event:
+            if compare(version, event["fixed"]) >= 0:
+                affected_since = None
+        elif "last_affected" in event:
+            if compare(version, event["last_affected"]) > 0:
+                affected_since = None
+    if affected_since is None:
+        return None
+    bounds = ", ".join(
+        f"{kind} {value}"
+        for event in events
+        for kind, value in event.items()
+    )
+    return f"range [{bounds}]"
+
+
+def check_events(events):
+    if not isinstance(events, list) or not events:
+        raise InputError("range has no events")
+    for event in events:
+        if not isinstance(event, dict) or len(event) != 1:
+            raise InputError(f"invalid event {event!r}")
+        kind, value = next(iter(event.items()))
+        if kind not in ("introduced", "fixed", "last_affected", "limit"):
+            raise InputError(f"unknown event {kind!r}")
+        if not isinstance(value, str) or not value:
+            raise InputError(f"invalid {kind} version {value!r}")
+
+
+def affected_entry_reason(entry, version, compare, notes):
+    """Return why version is affected by one affected[] entry, or None."""
+    for listed in entry.get("versions") or []:
+        if isinstance(listed, str) and compare(version, listed) == 0:
+            return f"versions lists {listed}"
+    for osv_range in entry.get("ranges") or []:
+        range_type = osv_range.get("type")
+        if range_type != "ECOSYSTEM":
+            notes.add(f"{range_type} range ignored")
+            continue
+        events = osv_range.get("events")
+        check_events(events)
+        reason = range_affects(version, events, compare)
+        if reason:
+            return reason
+    return None
+
+
+def cve_ids_of(record):
+    record_id = record["id"]
+    if CVE_ID.match(record_id):
+        return [record_id]
+    ids = []
+    for field in ("upstream", "aliases"):
+        for other in record.get(field) or []:
+            if isinstance(other, str) and CVE_ID.match(other):
+                if other not in ids:
+                    ids.append(other)
+    return ids or [record_id]
+
+
+def load_records(osv_dir, ecosystem):
+    """Index the records naming ecosystem by package name."""
+    if not os.path.isdir(osv_dir):
+        raise InputError(f"OSV directory not found: {osv_dir}")
+    by_package = {}
+    counts = {"files": 0, "withdrawn": 0, "invalid": 0}
+    for root, dirs, files in os.walk(osv_dir):
+        dirs.sort()
+        for name in sorted(files):
+            if not name.endswith(".json"):
+                continue
+            counts["files"] += 1
+            if counts["files"] > MAX_RECORD_FILES:
+                raise InputError(
+                    f"more than {MAX_RECORD_FILES} records in {osv_dir}"
+                )
+            path = os.path.join(root, name)
+            record = read_record(path, counts)
+            if record is None:
+                continue
+            if record.get("withdrawn"):
+                counts["withdrawn"] += 1
+                continue
+            for entry in record.get("affected") or []:
+                package = entry.get("package") or {}
+                if package.get("ecosystem") != ecosystem:
+                    continue
+                key = package.get("name")
+                by_package.setdefault(key, []).append((record, entry))
+    return by_package, counts
+
+
+def read_record(path, counts):
+    size = os.path.getsize(path)
+    if size > MAX_RECORD_BYTES:
+        warn(f"{path}: skipped: {size} bytes, limit {MAX_RECORD_BYTES}")
+        counts["invalid"] += 1
+        return None
+    try:
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        warn(f"{path}: skipped: {error}")
+        counts["invalid"] += 1
+        return None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("id"), str)
+        or not isinstance(record.get("affected", []), list)
+    ):
+        warn(f"{path}: skipped: not an OSV record (no id or affected list)")
+        counts["invalid"] += 1
+        return None
+    return record
+
+
+def lookup_of(package):
+    name = package.get("name")
+    version = package.get("version")
+    if not isinstance(name, str) or not isinstance(version, str):
+        raise InputError(f"package without name or version: {package!r}")
+    lookup_name = package.get("source_name") or name
+    lookup_version = package.get("source_version") or version
+    return name, lookup_name, lookup_version
+
+
+def expected_pairs(packages, by_package, compare):
+    """Map each expected (CVE, binary package) pair to its reasons."""
+    expected = {}
+    notes = set()
+    for package in packages:
+        binary, lookup_name, lookup_version = lookup_of(package)
+        for record, entry in by_package.get(lookup_name, []):
+            try:
+                reason = affected_entry_reason(
+                    entry, lookup_version, compare, notes
+                )
+            except InputError as error:
+                raise InputError(f"record {record['id']}: {error}") from None
+            if not reason:
+                continue
+            for cve in cve_ids_of(record):
+                expected.setdefault((cve, binary), []).append(
+                    f"{record['id']}: {lookup_name} {lookup_version} "
+                    f"in {reason}"
+                )
+    return expected, notes
+
+
+def why_not_affected(cve, binary, packages, by_package):
+    """Describe what the records say about a pair the oracle did not expect."""
+    matches = [p for p in packages if p.get("name") == binary]
+    if not matches:
+        return "no package of that name in the result's package list"
+    lines = []
+    for package in matches:
+        _, lookup_name, lookup_version = lookup_of(package)
+        for record, entry in by_package.get(lookup_name, []):
+            if cve not in cve_ids_of(record):
+                continue
+            ranges = [
+                ", ".join(f"{k} {v}" for e in r.get("events", [])
+                          for k, v in e.items())
+                for r in entry.get("ranges") or []
+            ]
+            lines.append(
+                f"{record['id']}: {lookup_name} {lookup_version} not in "
+                + ("; ".join(f"[{r}]" for r in ranges) or "any range")
+            )
+        if not lines:
+            lines.append(
+                f"no record of {cve} names {lookup_name} in this ecosystem"
+            )
+    return "; ".join(lines)
+
+
+# ---------------------------------------------------------------------------
+# Command line.
+# ---------------------------------------------------------------------------
+
+
+def warn(message):
+    print(f"osv_oracle: warning: {message}", file=sys.stderr)
+
+
+def read_result(path):
+    if path == "-":
+        text = sys.stdin.read(MAX_RESULT_BYTES + 1)
+    else:
+        with open(path, encoding="utf-8") as handle:
+            text = handle.read(MAX_RESULT_BYTES + 1)
+    if len(text) > MAX_RESULT_BYTES:
+        raise InputError(f"{path}: larger than {MAX_RESULT_BYTES} bytes")
+    lines = [line for line in text.splitlines() if line.strip()]
+    try:
+        if len(lines) > 1:
+            objects = [json.loads(line) for line in lines]
+        else:
+            objects = [json.loads(text)]
+    except json.JSONDecodeError as error:
+        raise InputError(f"{path}: invalid JSON: {error}") from None
+    if len(objects) != 1:
+        raise InputError(
+            f"{path}: {len(objects)} results, expected one (filter with "
+            "imgassure results --request-id or --image and --until-status "
+            "SCANNED, then keep the last line)"
+        )
+    result = objects[0]
+    if not isinstance(result, dict):
+        raise InputError(f"{path}: not a JSON object")
+    return result
+
+
+def reported_pairs(result):
+    findings = result.get("findings")
+    if not isinstance(findings, list):
+        raise InputError('result has no "findings" list')
+    pairs = {}
+    for finding in findings:
+        if not isinstance(finding, dict):
+            raise InputError(f"invalid finding {finding!r}")
+        key = (finding.get("id"), finding.get("package"))
+        pairs[key] = pairs.get(key, 0) + 1
+    return pairs
+
+
+def compare_result(result_path, osv_dir, verbose):
+    result = read_result(result_path)
+    if result.get("status") != "SCANNED":
+        warn(f"result status is {result.get('status')!r}, not SCANNED")
+    ecosystem, compare = ecosystem_of(result.get("os"))
+    packages = result.get("packages")
+    if not isinstance(packages, list):
+        raise InputError('result has no "packages" list')
+
+    by_package, counts = load_records(osv_dir, ecosystem)
+    expected, notes = expected_pairs(packages, by_package, compare)
+    reported = reported_pairs(result)
+
+    print(
+        f"ecosystem {ecosystem}: {len(packages)} packages, "
+        f"{counts['files']} record files ({counts['withdrawn']} withdrawn, "
+        f"{counts['invalid']} skipped as invalid)"
+    )
+    for note in sorted(notes):
+        print(f"note: {note}")
+
+    missing = sorted(set(expected) - set(reported))
+    unexpected = sorted(set(reported) - set(expected), key=str)
+    duplicated = sorted(
+        (pair for pair, count in reported.items() if count > 1), key=str
+    )
+    for cve, binary in missing:
+        print(f"MISSING    {cve} {binary}: expected because "
+              + "; ".join(expected[(cve, binary)]))
+    for cve, binary in unexpected:
+        print(f"UNEXPECTED {cve} {binary}: "
+              + why_not_affected(cve, binary, packages, by_package))
+    for cve, binary in duplicated:
+        print(f"DUPLICATE  {cve} {binary}: reported "
+              f"{reported[(cve, binary)]} times")
+    if verbose:
+        for pair in sorted(expected):
+            print(f"expected   {pair[0]} {pair[1]}: "
+                  + "; ".join(expected[pair]))
+
+    if missing or unexpected or duplicated:
+        print(
+            f"differ: {len(expected)} expected, {len(reported)} reported, "
+            f"{len(missing)} missing, {len(unexpected)} unexpected, "
+            f"{len(duplicated)} duplicated"
+        )
+        return 1
+    print(f"equal: {len(expected)} (CVE, package) pairs")
+    return 0
+
+
+# ---------------------------------------------------------------------------
+# Self-test of the version orderings: documented examples, and dpkg itself
+# where it is installed.
+# ---------------------------------------------------------------------------
+
+ALPINE_CASES = [
+    ("1.1.1d-r2", "<", "1.1.1d-r3"),
+    ("1.1.1d-r3", "<", "1.1.1g-r0"),
+    ("1.1.22-r3", "<", "1.1.22-r4"),
+    ("1.30.1-r3", "<", "1.30.1-r5"),
+    ("1.2.11-r1", "<", "1.2.11-r3"),
+    ("1.0", ">", "1.0_rc1"),
+    ("1.0_rc1", ">", "1.0_pre9"),
+    ("1.0_pre1", ">", "1.0_beta9"),
+    ("1.0_beta1", ">", "1.0_alpha9"),
+    ("1.0", "<", "1.0_cvs"),
+    ("1.0_cvs", "<", "1.0_svn"),
+    ("1.0_svn", "<", "1.0_git"),
+    ("1.0_git", "<", "1.0_hg"),
+    ("1.0_hg", "<", "1.0_p"),
+    ("1.0_p1", "<", "1.0_p2"),
+    ("1.0_p9", "<", "1.0_p10"),
+    ("1.3_alpha", "<", "1.3_alpha2"),
+    ("0.1.0_alpha_pre2", "<", "0.1.0_alpha"),
+    ("1.2.2-r1", ">", "1.2.2"),
+    ("1.0-r0", ">", "1.0"),
+    ("4.5_p1-r1", ">", "4.5_p1"),
+    ("2.3.0b-r1", "<", "2.3.0b-r2"),
+    ("2.5.1-r8", "<", "2.5.1a-r1"),
+    ("1.7", "<", "1.7b"),
+    ("1.0a", "<", "1.0.1"),
+    ("1.2.1", ">", "1.2"),
+    ("1.2.12.1", "<", "1.2.13"),
+    ("1.06-r6", "<", "006"),
+    ("4.01", "<", "4.20"),
+    ("1.2.07.8", "<", "1.2.12.04"),
+    ("1.07-r1", "<", "1.07.5"),
+    ("3.0.20060720", "<", "20060720"),
+    ("0.20070118", "<", "0.20070207_rc1"),
+    ("1.0.0_pre20191002222144-r0", "<", "1.0.0_pre20210530193627-r0"),
+    ("2.12r-r4", "<", "2.12r-r5"),
+    ("1.0", "<", "1.0bc"),
+    ("23_foo", ">", "4_beta"),
+    ("1.1.24-r2", "=", "1.1.24-r2"),
+]
+
+DEBIAN_CASES = [
+    ("1.0~rc1", "<", "1.0"),
+    ("1.0", "<", "1.0+b1"),
+    ("1.0~~", "<", "1.0~"),
+    ("1.0~", "<", "1.0"),
+    ("1.0", "<", "1.0a"),
+    ("1.0a", "<", "1.0+"),
+    ("1:1.0", ">", "2.0"),
+    ("1.0", "=", "0:1.0"),
+    ("1.0", "=", "1.0-0"),
+    ("2.36-9+deb12u3", "<", "2.36-9+deb12u14"),
+    ("2.36-9+deb12u14", ">", "2.36-9+deb12u7"),
+    ("1:2.66-4+deb12u3+b1", ">", "1:2.66-4+deb12u3"),
+    ("3.7.9-2+deb12u7", ">", "3.7.9-2+deb12u4"),
+    ("1:1.2.13.dfsg-1+deb12u1", ">", "1:1.2.13.dfsg-1"),
+    ("1.2-3-4", ">", "1.2-3"),
+    ("10", ">", "9"),
+    ("1.0-1~bpo1", "<", "1.0-1"),
+]
+
+
+def check_cases(name, compare, cases):
+    failures = 0
+    symbol = {-1: "<", 0: "=", 1: ">"}
+    for left, expected, right in cases:
+        forward = symbol[compare(left, right)]
+        backward = symbol[compare(right, left)]
+        mirrored = {"<": ">", ">": "<", "=": "="}[expected]
+        if forward != expected or backward != mirrored:
+            print(f"FAIL {name}: {left} {forward} {right}, "
+                  f"expected {expected}")
+            failures += 1
+    return failures
+
+
+def dpkg_differential():
+    """Compare debian_compare with dpkg --compare-versions on many pairs."""
+    dpkg = shutil.which("dpkg")
+    if not dpkg:
+        print("skip dpkg differential: dpkg not installed")
+        return 0
+    parts = ["1.0", "1.0~rc1", "1.0+b1", "1:1.0", "1.0-1", "1.0-1~bpo1",
+             "1.0a", "1.00", "1.0.0", "2:0.9", "1.0-1+deb12u2", "1.0-10",
+             "1.0-9", "1.0~", "1.0~~", "1.a", "1.+", "1..0", "0:1.0-0",
+             "2.36-9+deb12u14", "2.36-9+deb12u3", "1.0-a", "1.0-~"]
+    failures = 0
+    for left in parts:
+        for right in parts:
+            ours = debian_compare(left, right)
+            for relation, holds in (("lt", ours < 0), ("eq", ours == 0)):
+                status = subprocess.run(
+                    [dpkg, "--compare-versions", left, relation, right],
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    check=False,
+                ).returncode
+                if (status == 0) != holds:
+                    print(f"FAIL dpkg differential: {left} {relation} "
+                          f"{right}: dpkg {status == 0}, oracle {holds}")
+                    failures += 1
+    print(f"dpkg differential: {len(parts) ** 2} pairs checked")
+    return failures
+
+
+def check_evaluation():
+    failures = 0
+    cases = [
+        ([{"introduced": "0"}, {"fixed": "1.0-r2"}], "1.0-r2", False),
+        ([{"introduced": "0"}, {"fixed": "1.0-r2"}], "1.0-r1", True),
+        ([{"introduced": "0"}], "9.9-r9", True),
+        ([{"introduced": "1.0-r0"}, {"last_affected": "1.2-r0"}],
+         "1.2-r0", True),
+        ([{"introduced": "1.0-r0"}, {"last_affected": "1.2-r0"}],
+         "1.2-r1", False),
+        ([{"introduced": "1.0-r0"}], "0.9-r0", False),
+        ([{"fixed": "2.0-r0"}, {"introduced": "1.0-r0"}], "1.5-r0", True),
+        ([{"introduced": "1.0-r0"}, {"fixed": "1.1-r0"},
+          {"introduced": "2.0-r0"}, {"fixed": "2.1-r0"}], "1.5-r0", False),
+        ([{"introduced": "1.0-r0"}, {"fixed": "1.1-r0"},
+          {"introduced": "2.0-r0"}, {"fixed": "2.1-r0"}], "2.0-r1", True),
+        ([{"introduced": "0"}, {"limit": "1.5-r0"}], "1.6-r0", False),
+        ([{"introduced": "0"}, {"limit": "1.5-r0"}], "1.4-r0", True),
+        ([{"introduced": "0"}, {"limit": "*"}], "1.4-r0", True),
+    ]
+    for events, version, expected in cases:
+        got = range_affects(version, events, alpine_compare) is not None
+        if got != expected:
+            print(f"FAIL evaluation: {version} in {events}: {got}, "
+                  f"expected {expected}")
+            failures += 1
+    record = {"id": "DSA-1-1", "upstream": ["CVE-2020-1001", "CVE-2020-1002"],
+              "aliases": ["CVE-2020-1001", "GHSA-x"]}
+    if cve_ids_of(record) != ["CVE-2020-1001", "CVE-2020-1002"]:
+        print(f"FAIL CVE ids of {record}: {cve_ids_of(record)}")
+        failures += 1
+    return failures
+
+
+def self_test():
+    failures = check_cases("alpine", alpine_compare, ALPINE_CASES)
+    failures += check_cases("debian", debian_compare, DEBIAN_CASES)
+    failures += check_evaluation()
+    failures += dpkg_differential()
+    if failures:
+        print(f"self-test: {failures} failed")
+        return 1
+    print("self-test: all passed")
+    return 0
+
+
+def main(argv):
+    args = argv[1:]
+    verbose = False
+    if args == ["--self-test"]:
+        return self_test()
+    if args and args[0] in ("-h", "--help"):
+        print(__doc__)
+        return 0
+    if args and args[0] == "-v":
+        verbose = True
+        args = args[1:]
+    if len(args) != 2:
+        print("usage: osv_oracle.py [-v] RESULT_JSON OSV_DIR\n"
+              "       osv_oracle.py --self-test", file=sys.stderr)
+        return 2
+    try:
+        return compare_result(args[0], args[1], verbose)
+    except (InputError, OSError) as error:
+        print(f"osv_oracle: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))
