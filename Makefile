@@ -82,6 +82,10 @@ $(BUILD)/imgassure-worker: $(call obj,$(WORKER_MAIN_SRC)) $(LIBWORKER) $(LIBPROD
 $(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
+# Keep the test objects: make would delete them as intermediate files and
+# rebuild every test on the next run.
+.SECONDARY: $(patsubst tests/unit/%.c,$(BUILD)/tests/unit/%.o,$(UNIT_TEST_SRC))
+
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka

@@ -223,8 +223,12 @@ void options_print_help(FILE *out, const char *usage, const char *summary,
         fprintf(out, "        %s\n", spec->help);
         if (spec->env != NULL)
             fprintf(out, "        environment: %s\n", spec->env);
+        if (spec->type == OPTION_FLAG || spec->type == OPTION_LIST)
+            continue;
+        if (strstr(spec->help, "(default: ") != NULL)
+            continue;
         fprintf(out, "        default: %s\n",
-                spec->default_value ? spec->default_value : "(none)");
+                spec->default_value ? spec->default_value : "none");
     }
     fprintf(out, "  -h, --help\n        print this help and exit\n");
 }

@@ -23,6 +23,8 @@ struct option_spec {
     const char *env;           /* environment variable or NULL */
     const char *default_value; /* NULL: no default */
     const char *value_name;    /* shown in --help, e.g. "HOST:PORT" */
+    /* A default computed at run time is written at the end of the help,
+     * as "(default: now)", and default_value is NULL. */
     const char *help;
 };
 

@@ -82,8 +82,9 @@ else
         "vulnerabilities were not matched (set IMGASSURE_VULN_DB)"
 fi
 for number in 1 2; do
+    # A short session: the embedded broker waits that long on rebalances.
     "$build_dir/imgassure-worker" --worker-id "demo-worker-$number" \
-        2>"$state_dir/worker-$number.log" &
+        --session-timeout-ms 6000 2>"$state_dir/worker-$number.log" &
     worker_pids+=($!)
 done
 

@@ -7,6 +7,7 @@
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILURE 1
 #define CLI_EXIT_USAGE 2
+#define CLI_EXIT_INTERRUPTED 130 /* as a shell reports SIGINT */
 
 /* Options every subcommand that talks to Kafka accepts. */
 /* clang-format off */

@@ -231,7 +231,9 @@ static int consume(rd_kafka_t *consumer, const struct results_filter *filter,
         if (stop)
             return CLI_EXIT_OK;
     }
-    return CLI_EXIT_OK;
+    /* Interrupted before a stop condition: a script must not go on as if
+     * the result it waited for had arrived. */
+    return CLI_EXIT_INTERRUPTED;
 }
 
 static int read_filter(const struct option_values *values,
@@ -244,11 +246,18 @@ static int read_filter(const struct option_values *values,
     filter->image = options_get(values, "image");
     filter->request_id = options_get(values, "request-id");
     filter->limit = options_get_int(values, "limit", 0);
+    if (options_get(values, "limit") != NULL && filter->limit == 0)
+        return cli_usage_error("results", "invalid --limit 0: give at least 1");
     filter->json = options_get(values, "json") != NULL;
     if (until != NULL) {
         if (scan_status_parse(until, &filter->until_status) != 0)
-            return cli_usage_error("results", "invalid --until-status '%s'",
-                                   until);
+            return cli_usage_error(
+                "results",
+                "invalid --until-status '%s': use SCANNED, PENDING_SCAN, "
+                "PARTIAL, UNSUPPORTED_OS, UNMATCHED, NOT_AN_IMAGE, "
+                "NETWORK_ERROR, UNAUTHORIZED, INSUFFICIENT_RESOURCES, "
+                "TIMEOUT or INTERNAL_ERROR",
+                until);
         filter->has_until_status = 1;
     }
     return CLI_EXIT_OK;

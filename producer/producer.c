@@ -72,6 +72,27 @@ static int parse_kind(const char *name, enum environment_kind *kind,
     return 0;
 }
 
+/* Returns 1 for "os/arch" or "os/arch/variant", each part 1 to 32 of
+ * [a-z0-9._-], as OCI platforms are written. */
+static int valid_platform(const char *platform)
+{
+    const char *part = platform;
+    int parts = 0;
+
+    while (*part != '\0') {
+        size_t length = strspn(part, "abcdefghijklmnopqrstuvwxyz0123456789._-");
+
+        if (length == 0 || length > 32 || ++parts > 3)
+            return 0;
+        part += length;
+        if (*part == '/')
+            part++;
+        else if (*part != '\0')
+            return 0;
+    }
+    return parts >= 2 && platform[strlen(platform) - 1] != '/';
+}
+
 static int validate_image(const struct imgassure_image *image,
                           struct image_ref *ref, char *errbuf,
                           size_t errbuf_size)
@@ -104,6 +125,14 @@ static int validate_image(const struct imgassure_image *image,
         snprintf(errbuf, errbuf_size,
                  "invalid digest '%s': expected sha256:<64 hex digits>",
                  image->digest);
+        return -1;
+    }
+    if (image->platform != NULL && *image->platform != '\0' &&
+        !valid_platform(image->platform)) {
+        snprintf(errbuf, errbuf_size,
+                 "invalid platform '%s': expected os/arch or "
+                 "os/arch/variant, e.g. linux/amd64",
+                 image->platform);
         return -1;
     }
     return 0;

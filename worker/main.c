@@ -44,6 +44,10 @@ static const struct option_spec worker_options[] = {
      "SECONDS",
      "how often the database files are checked for changes (0: never); "
      "SIGHUP reloads at once"},
+    {"session-timeout-ms", 0, OPTION_INT, "IMGASSURE_SESSION_TIMEOUT_MS",
+     "45000", "MILLISECONDS",
+     "consumer group session timeout: how soon the group notices a worker "
+     "that died (and, on the dev broker, how long each rebalance waits)"},
     {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
      "lowest level logged: debug, info, warning or error"},
 };
@@ -121,8 +125,12 @@ int main(int argc, char **argv)
                            worker_options, COUNT(worker_options));
         return 0;
     }
-    if (values.first_operand < argc)
-        return usage_error("unexpected argument (see --help)");
+    if (values.first_operand < argc) {
+        snprintf(errbuf, sizeof(errbuf),
+                 "unexpected argument '%.64s' (see --help)",
+                 argv[values.first_operand]);
+        return usage_error(errbuf);
+    }
     if (parse_level(options_get(&values, "log-level"), &level) != 0)
         return usage_error("invalid --log-level: use debug, info, warning or "
                            "error");
@@ -142,6 +150,8 @@ int main(int argc, char **argv)
     config.worker_id = options_get(&values, "worker-id");
     if (config.worker_id == NULL)
         config.worker_id = default_id;
+    config.session_timeout_ms =
+        (int)options_get_int(&values, "session-timeout-ms", 45000);
     config.delivery_timeout_ms =
         (int)options_get_int(&values, "delivery-timeout-ms", 60000);
     config.scan.credentials_file = options_get(&values, "auth-file");

@@ -79,6 +79,12 @@ static int registry_failure(struct scan_context *scan,
                           "IMGASSURE_PULL_TIMEOUT_S for very large images",
                           what, reason);
     case REGISTRY_NETWORK:
+        if (strstr(reason, "wrong version number") != NULL)
+            return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
+                              "%s: %s; %s answers plain HTTP: list it in "
+                              "IMGASSURE_INSECURE_REGISTRIES if that is "
+                              "intended",
+                              what, reason, scan->ref.registry);
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; check that the workers can reach %s", what,
                           reason, scan->ref.registry);

@@ -1,6 +1,7 @@
 #include "worker.h"
 
 #include "clock.h"
+#include "credentials.h"
 #include "event.h"
 #include "ids.h"
 #include "image_ref.h"
@@ -10,11 +11,13 @@
 #include "log.h"
 #include "vulndb_reload.h"
 
+#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #define RETRY_BACKOFF_FIRST_MS 500
 #define RETRY_BACKOFF_MAX_MS 30000
@@ -543,6 +546,16 @@ static rd_kafka_t *create_consumer(const struct worker_config *config,
     rd_kafka_conf_set(conf, "enable.auto.commit", "false", NULL, 0);
     rd_kafka_conf_set(conf, "enable.auto.offset.store", "false", NULL, 0);
     rd_kafka_conf_set(conf, "auto.offset.reset", "earliest", NULL, 0);
+    if (config->session_timeout_ms > 0) {
+        snprintf(poll_interval, sizeof(poll_interval), "%d",
+                 config->session_timeout_ms);
+        rd_kafka_conf_set(conf, "session.timeout.ms", poll_interval, NULL, 0);
+        /* librdkafka wants heartbeats well inside the session timeout. */
+        snprintf(poll_interval, sizeof(poll_interval), "%d",
+                 config->session_timeout_ms / 3);
+        rd_kafka_conf_set(conf, "heartbeat.interval.ms", poll_interval, NULL,
+                          0);
+    }
     /* The group must not evict a worker in the middle of a long pull, or
      * its commit fails and another worker scans the image again. */
     snprintf(poll_interval, sizeof(poll_interval), "%ld",
@@ -602,6 +615,30 @@ static int name_topics(struct worker *worker)
     return 0;
 }
 
+/* A credentials file named in the configuration must exist and parse: a
+ * typo in its path would otherwise pull anonymously without a word. */
+static int check_credentials(const char *path, char *errbuf, size_t errbuf_size)
+{
+    struct credentials *credentials = NULL;
+    char reason[256];
+
+    if (path == NULL)
+        return 0;
+    if (access(path, R_OK) != 0) {
+        snprintf(errbuf, errbuf_size,
+                 "cannot read the credentials file %s (--auth-file, "
+                 "IMGASSURE_AUTH_FILE): %s",
+                 path, strerror(errno));
+        return -1;
+    }
+    if (credentials_load(path, &credentials, reason, sizeof(reason)) != 0) {
+        snprintf(errbuf, errbuf_size, "invalid credentials file: %s", reason);
+        return -1;
+    }
+    credentials_free(credentials);
+    return 0;
+}
+
 static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
 {
     const struct worker_config *config = worker->config;
@@ -610,6 +647,9 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         snprintf(errbuf, errbuf_size, "topic prefix too long");
         return -1;
     }
+    if (check_credentials(config->scan.credentials_file, errbuf, errbuf_size) !=
+        0)
+        return -1;
     worker->state = image_state_connect(config->redis_url, errbuf, errbuf_size);
     if (worker->state == NULL)
         return -1;

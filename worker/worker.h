@@ -21,6 +21,7 @@ struct worker_config {
     const char *redis_url;
     const char *worker_id;
     int delivery_timeout_ms;
+    int session_timeout_ms; /* consumer group session; 0: librdkafka's */
     struct scan_options scan;
     /* OSV records to match against (directory or zip), or NULL. */
     const char *vulndb_path;

@@ -18,11 +18,14 @@ The matching here is written from public documentation only, independently
 of the C worker, so that both can be checked against each other:
   - OSV evaluation: the IsVulnerable pseudocode of the OSV schema
     (ossf/osv-schema, docs/schema.md, section "Evaluation").
-  - Debian ordering: deb-version(7) of dpkg.
-  - Alpine ordering: the version format of Alpine's APKBUILD pkgver and
-    apk-tools' own examples (test/version.data in alpinelinux/apk-tools).
+  - Debian ordering: deb-version(7) of dpkg; --self-test also checks it
+    against `dpkg --compare-versions` where dpkg is installed.
+  - Alpine ordering: apk's version format (numbers, letter, _suffixes, -rN)
+    as described below, checked against the examples in apk-tools'
+    test/version.data (alpinelinux/apk-tools).
 """
 
+import argparse
 import functools
 import json
 import os
@@ -43,8 +46,8 @@ class InputError(Exception):
     """An input that the oracle cannot evaluate."""
 
 
-def sign(value):
-    return (value > 0) - (value < 0)
+def compare_text(left, right):
+    return (left > right) - (left < right)
 
 
 # ---------------------------------------------------------------------------
@@ -126,23 +129,26 @@ def debian_compare(left, right):
 
 
 # ---------------------------------------------------------------------------
-# Alpine: a pkgver is numbers separated by dots, an optional lowercase letter,
-# any number of suffixes _alpha, _beta, _pre, _rc (pre-releases, in that
-# order, before the plain version) or _cvs, _svn, _git, _hg, _p (after it,
-# in that order), each with an optional number, an optional ~hash and an
-# optional -rN package release. apk compares:
-#   - the numbers one by one. The first compares as an integer. A later one
-#     with leading zeros sorts below any without, fewer leading zeros above
-#     more, then by its remaining digits, so 1.05 < 1.1 and 1.002 < 1.01.
-#     Where all shared numbers are equal, fewer numbers sort lower.
-#   - a letter above no letter, letters alphabetically.
-#   - suffixes pairwise by kind, then number (no number below 0). A version
-#     with an extra suffix is lower when it is a pre-release suffix, higher
+# Alpine: a version is numbers separated by dots, an optional lowercase
+# letter, any number of suffixes, an optional ~hash and an optional -rN
+# package release. The suffixes _alpha, _beta, _pre and _rc mark
+# pre-releases and sort before the plain version, _cvs, _svn, _git, _hg and
+# _p sort after it, each kind in that order and each with an optional
+# number. Comparison goes part by part:
+#   - numbers one by one. The first compares as an integer. A later one with
+#     leading zeros sorts below one without, fewer zeros above more, then by
+#     its remaining digits (1.0 < 1.05 < 1.1, 1.002 < 1.01). Where the shared
+#     numbers are equal, fewer numbers sort lower (1.2 < 1.2.0).
+#   - a letter above no letter (1.0 < 1.0a < 1.0.1).
+#   - suffixes pairwise by kind, then number, where no number sorts below 0.
+#     An extra suffix sorts lower when it marks a pre-release and higher
 #     otherwise (1.0_alpha_pre2 < 1.0_alpha < 1.0 < 1.0_p1).
-#   - the release: none below -r0.
+#   - the release, where none sorts below -r0.
 # A string that does not fit is compared by its longest fitting prefix, then
-# by the rest as plain text, which matches apk's examples (1.0 < 1.0bc,
-# 23_foo > 4_beta).
+# by the rest as plain text (1.0 < 1.0bc, 23_foo > 4_beta, as apk orders
+# them). A string with no fitting prefix sorts below every version.
+# NOTE: leading-zero cases beyond apk-tools' examples (such as 1.020 against
+# 1.02) are not checked against apk itself.
 # ---------------------------------------------------------------------------
 
 ALPINE_SUFFIX_RANK = {
@@ -166,35 +172,48 @@ ALPINE_VERSION = re.compile(
 )
 ALPINE_SUFFIX = re.compile(r"_([a-z]+)([0-9]*)")
 
+# Stand-ins for a part one version lacks. Numbers are (-zeros, digits) or
+# (0, value), so a missing number sorts below all of them. Present suffixes
+# never have rank 0.
+ALPINE_MISSING_NUMBER = (-(MAX_VERSION_LENGTH + 1), -1)
+ALPINE_MISSING_SUFFIX = (0, -1)
+ALPINE_ABSENT = -1
+
 
 def alpine_number_key(text, first):
     if first or not text.startswith("0"):
         return (0, int(text))
-    rest = text.lstrip("0")
-    zeros = len(text) - len(rest)
-    return (-zeros, int(rest) if rest else -1)
+    digits = text.lstrip("0")
+    zeros = len(text) - len(digits)
+    return (-zeros, int(digits) if digits else ALPINE_ABSENT)
 
 
 def alpine_key(version):
-    """Return (comparable key, text that does not fit the format)."""
+    """Return (comparable parts or None, text that does not fit)."""
     if len(version) > MAX_VERSION_LENGTH:
         raise InputError(f"invalid Alpine version {version!r}: too long")
     match = ALPINE_VERSION.match(version)
     if not match:
         return None, version
+
     numbers = [
         alpine_number_key(text, index == 0)
         for index, text in enumerate(match.group("numbers").split("."))
     ]
-    letter = ord(match.group("letter")) if match.group("letter") else -1
+    letter = match.group("letter")
     suffixes = [
-        (ALPINE_SUFFIX_RANK[name], int(number) if number else -1)
+        (ALPINE_SUFFIX_RANK[name], int(number) if number else ALPINE_ABSENT)
         for name, number in ALPINE_SUFFIX.findall(match.group("suffixes"))
     ]
-    commit = match.group("hash") or ""
-    release = int(match.group("release")) if match.group("release") else -1
-    key = (numbers, letter, suffixes, commit, release)
-    return key, version[match.end():]
+    release = match.group("release")
+    parts = (
+        numbers,
+        ord(letter) if letter else ALPINE_ABSENT,
+        suffixes,
+        match.group("hash") or "",
+        int(release) if release else ALPINE_ABSENT,
+    )
+    return parts, version[match.end():]
 
 
 def compare_sequences(left, right, missing):
@@ -207,36 +226,41 @@ def compare_sequences(left, right, missing):
 
 
 def alpine_compare(left, right):
-    left_key, left_rest = alpine_key(left)
-    right_key, right_rest = alpine_key(right)
-    if left_key is None or right_key is None:
-        if left_key is not None:
+    left_parts, left_rest = alpine_key(left)
+    right_parts, right_rest = alpine_key(right)
+    if left_parts is None or right_parts is None:
+        if left_parts is not None:
             return 1
-        if right_key is not None:
+        if right_parts is not None:
             return -1
-        return sign((left_rest > right_rest) - (left_rest < right_rest))
+        return compare_text(left_rest, right_rest)
 
     left_numbers, left_letter, left_suffixes, left_hash, left_release = (
-        left_key
+        left_parts
     )
     right_numbers, right_letter, right_suffixes, right_hash, right_release = (
-        right_key
+        right_parts
     )
-    # A missing number sorts below any present one (1.2 < 1.2.0).
-    result = compare_sequences(left_numbers, right_numbers, (-10**9, -1))
+    result = compare_sequences(
+        left_numbers, right_numbers, ALPINE_MISSING_NUMBER
+    )
     if result:
         return result
-    if left_letter != right_letter:
-        return -1 if left_letter < right_letter else 1
-    # A missing suffix has rank 0: above pre-releases, below the others.
-    result = compare_sequences(left_suffixes, right_suffixes, (0, -1))
+    result = compare_text(left_letter, right_letter)
     if result:
         return result
-    if left_hash != right_hash:
-        return -1 if left_hash < right_hash else 1
-    if left_release != right_release:
-        return -1 if left_release < right_release else 1
-    return sign((left_rest > right_rest) - (left_rest < right_rest))
+    result = compare_sequences(
+        left_suffixes, right_suffixes, ALPINE_MISSING_SUFFIX
+    )
+    if result:
+        return result
+    result = compare_text(left_hash, right_hash)
+    if result:
+        return result
+    result = compare_text(left_release, right_release)
+    if result:
+        return result
+    return compare_text(left_rest, right_rest)
 
 
 # ---------------------------------------------------------------------------

@@ -26,6 +26,7 @@ cleanup() {
     fi
 }
 trap cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
 
 stop_workers() {
     local pid
@@ -42,7 +43,7 @@ stop_workers() {
 # completes a rebalance, so the workers here use a short one.
 start_worker() {
     "$build_dir/imgassure-worker" --worker-id "e2e-worker-$1" \
-        -X session.timeout.ms=6000 -X heartbeat.interval.ms=1000 \
+        --session-timeout-ms 6000 \
         "${database_options[@]}" 2>>"$state_dir/worker-$1.log" &
     worker_pids+=($!)
 }
@@ -323,8 +324,8 @@ test_database_reloads_when_files_change() {
     mkdir -p "$database" && cp "$fixtures"/osv/Debian/*.json "$database/" || return 1
     mv "$database/DEBIAN-CVE-2023-4641.json" "$state_dir/held-back.json" || return 1
     "$build_dir/imgassure-worker" --worker-id e2e-reload --vuln-db "$database" \
-        --vuln-db-check-interval 1 -X session.timeout.ms=6000 \
-        -X heartbeat.interval.ms=1000 2>>"$state_dir/worker-reload.log" &
+        --vuln-db-check-interval 1 --session-timeout-ms 6000 \
+        2>>"$state_dir/worker-reload.log" &
     pid=$!
     worker_pids+=("$pid")
 
@@ -348,8 +349,8 @@ test_database_reloads_on_sighup() {
     # Every record dated 2020, so the database counts as stale.
     sed -i 's/"modified": "[^"]*"/"modified": "2020-01-01T00:00:00Z"/' "$database"/*.json
     "$build_dir/imgassure-worker" --worker-id e2e-hup --vuln-db "$database" \
-        --vuln-db-check-interval 0 -X session.timeout.ms=6000 \
-        -X heartbeat.interval.ms=1000 2>>"$state_dir/worker-hup.log" &
+        --vuln-db-check-interval 0 --session-timeout-ms 6000 \
+        2>>"$state_dir/worker-hup.log" &
     pid=$!
     worker_pids+=("$pid")
 
