@@ -7,9 +7,15 @@ usage: osv_oracle.py [-v] RESULT_JSON OSV_DIR
 RESULT_JSON is one scan result object as printed by
 `imgassure results --json` ("-" reads standard input). OSV_DIR is a directory
 tree of OSV records (*.json). The script derives the OSV ecosystem from the
-result's "os", looks every package up by its source package (Alpine origin,
-Debian Source) and evaluates the records itself, then compares the expected
-set of (CVE, binary package) pairs with the result's findings.
+result's "os" (alpine 3.10.4 gives Alpine:v3.10, debian 12 gives Debian:12).
+It looks every package up by its source package (Alpine origin, Debian
+Source) at the source version, else by the package's own name and version,
+and evaluates the records itself. A record whose id is not a CVE id counts
+once for each CVE id in its "upstream" and "aliases" (its own id when there
+is none). Withdrawn records are ignored, only ECOSYSTEM ranges are
+evaluated, and records that are not valid OSV are skipped with a warning.
+The resulting set of (CVE, binary package) pairs is compared with the
+result's findings, which must not repeat a pair.
 
 Exit status: 0 when both sets are equal, 1 when they differ, 2 on invalid
 input or usage.
@@ -21,8 +27,8 @@ of the C worker, so that both can be checked against each other:
   - Debian ordering: deb-version(7) of dpkg; --self-test also checks it
     against `dpkg --compare-versions` where dpkg is installed.
   - Alpine ordering: apk's version format (numbers, letter, _suffixes, -rN)
-    as described below, checked against the examples in apk-tools'
-    test/version.data (alpinelinux/apk-tools).
+    as described below; --self-test includes a selection of the examples in
+    apk-tools' test/version.data (alpinelinux/apk-tools).
 """
 
 import argparse
@@ -53,11 +59,11 @@ def compare_text(left, right):
 # ---------------------------------------------------------------------------
 # Debian: deb-version(7). A version is [epoch:]upstream[-revision]. Epochs
 # compare as integers. Upstream and revision are each compared as alternating
-# runs of non-digits and digits: non-digit runs character by character, where
-# '~' sorts before everything (even the end of the run), the end of the run
-# before letters, and letters before all other characters; digit runs compare
-# as integers, an empty run counting as 0. A missing revision compares like
-# "0".
+# runs of non-digits and digits. Non-digit runs compare character by
+# character, where '~' sorts before everything (even the end of the run), the
+# end of the run before letters, and letters before all other characters.
+# Digit runs compare as integers, an empty run counting as 0. A missing
+# revision compares like "0".
 # ---------------------------------------------------------------------------
 
 
@@ -267,8 +273,11 @@ def alpine_compare(left, right):
 # OSV evaluation.
 # ---------------------------------------------------------------------------
 
+EVENT_KINDS = ("introduced", "fixed", "last_affected", "limit")
+
 
 def ecosystem_of(os_info):
+    """Return the OSV ecosystem and version comparison for an os object."""
     if not isinstance(os_info, dict):
         raise InputError('result has no "os" object (was the scan SCANNED?)')
     os_id = os_info.get("id")
@@ -282,14 +291,27 @@ def ecosystem_of(os_info):
             )
         return f"Alpine:v{match.group(1)}.{match.group(2)}", alpine_compare
     if os_id == "debian":
-        match = re.match(r"^([0-9]+)$", version_id)
-        if not match:
+        if not re.match(r"^[0-9]+$", version_id):
             raise InputError(
                 f"invalid Debian version_id {version_id!r}: "
                 "expected the release number, e.g. 12"
             )
-        return f"Debian:{match.group(1)}", debian_compare
+        return f"Debian:{version_id}", debian_compare
     raise InputError(f"unsupported os id {os_id!r}: expected alpine or debian")
+
+
+def list_field(container, name):
+    """Return a list field, where a missing field or null means empty."""
+    return container.get(name) or []
+
+
+def event_of(event):
+    """Return the (kind, version) of an event validated by check_record."""
+    return next(iter(event.items()))
+
+
+def describe_events(events):
+    return ", ".join("{} {}".format(*event_of(event)) for event in events)
 
 
 def is_before_limits(version, events, compare):
@@ -302,100 +324,151 @@ def is_before_limits(version, events, compare):
     return False
 
 
-def event_version(event):
-    for kind in ("introduced", "fixed", "last_affected", "limit"):
-        if kind in event:
-            return kind, event[kind]
-    return None, None
+def sort_timeline(events, compare):
+    """Sort the non-limit events by version, keeping ties in record order.
 
-
-def sort_events(events, compare):
-    """Sort events by version, "introduced": "0" first, ties kept in order."""
+    "introduced": "0" sorts before every version.
+    """
 
     def compare_events(left, right):
-        left_kind, left_version = event_version(left)
-        right_kind, right_version = event_version(right)
+        left_kind, left_version = event_of(left)
+        right_kind, right_version = event_of(right)
         left_zero = left_kind == "introduced" and left_version == "0"
         right_zero = right_kind == "introduced" and right_version == "0"
         if left_zero or right_zero:
             return right_zero - left_zero
         return compare(left_version, right_version)
 
-    return sorted(events, key=functools.cmp_to_key(compare_events))
+    timeline = [event for event in events if "limit" not in event]
+    return sorted(timeline, key=functools.cmp_to_key(compare_events))
 
 
 def range_affects(version, events, compare):
-    """Evaluate one ECOSYSTEM range; return the deciding event or None."""
+    """Evaluate one ECOSYSTEM range as the OSV IsVulnerable pseudocode does."""
     if not is_before_limits(version, events, compare):
-        return None
-    affected_since = None
-    for event in sort_events(events, compare):
-        if "introduced" in event:
-            introduced = event["introduced"]
-            if introduced == "0" or compare(version, introduced) >= 0:
-                affected_since = event
-        elif "fixed" in event:
-            if compare(version, event["fixed"]) >= 0:
-                affected_since = None
-        elif "last_affected" in event:
-            if compare(version, event["last_affected"]) > 0:
-                affected_since = None
-    if affected_since is None:
-        return None
-    bounds = ", ".join(
-        f"{kind} {value}"
-        for event in events
-        for kind, value in event.items()
-    )
-    return f"range [{bounds}]"
-
-
-def check_events(events):
-    if not isinstance(events, list) or not events:
-        raise InputError("range has no events")
-    for event in events:
-        if not isinstance(event, dict) or len(event) != 1:
-            raise InputError(f"invalid event {event!r}")
-        kind, value = next(iter(event.items()))
-        if kind not in ("introduced", "fixed", "last_affected", "limit"):
-            raise InputError(f"unknown event {kind!r}")
-        if not isinstance(value, str) or not value:
-            raise InputError(f"invalid {kind} version {value!r}")
+        return False
+    affected = False
+    for event in sort_timeline(events, compare):
+        kind, bound = event_of(event)
+        if kind == "introduced":
+            if bound == "0" or compare(version, bound) >= 0:
+                affected = True
+        elif kind == "fixed":
+            if compare(version, bound) >= 0:
+                affected = False
+        elif kind == "last_affected":
+            if compare(version, bound) > 0:
+                affected = False
+    return affected
 
 
 def affected_entry_reason(entry, version, compare, notes):
-    """Return why version is affected by one affected[] entry, or None."""
-    for listed in entry.get("versions") or []:
-        if isinstance(listed, str) and compare(version, listed) == 0:
+    """Return why version is affected by one affected[] entry, or None.
+
+    A versions list matches a version that compares equal, so "1.0" in a
+    Debian list matches "0:1.0".
+    """
+    for listed in list_field(entry, "versions"):
+        if compare(version, listed) == 0:
             return f"versions lists {listed}"
-    for osv_range in entry.get("ranges") or []:
-        range_type = osv_range.get("type")
-        if range_type != "ECOSYSTEM":
-            notes.add(f"{range_type} range ignored")
+    for osv_range in list_field(entry, "ranges"):
+        if osv_range["type"] != "ECOSYSTEM":
+            notes.add(f"{osv_range['type']} range ignored")
             continue
-        events = osv_range.get("events")
-        check_events(events)
-        reason = range_affects(version, events, compare)
-        if reason:
-            return reason
+        events = osv_range["events"]
+        if range_affects(version, events, compare):
+            return f"range [{describe_events(events)}]"
     return None
 
 
 def cve_ids_of(record):
+    """Return the CVE ids of a record, else its own id."""
     record_id = record["id"]
     if CVE_ID.match(record_id):
         return [record_id]
     ids = []
     for field in ("upstream", "aliases"):
-        for other in record.get(field) or []:
-            if isinstance(other, str) and CVE_ID.match(other):
-                if other not in ids:
-                    ids.append(other)
+        for other in list_field(record, field):
+            if CVE_ID.match(other) and other not in ids:
+                ids.append(other)
     return ids or [record_id]
 
 
+def check_string_list(record, field):
+    values = list_field(record, field)
+    if not isinstance(values, list) or not all(
+        isinstance(value, str) for value in values
+    ):
+        raise InputError(f'"{field}" is not a list of strings')
+
+
+def check_range(osv_range):
+    if not isinstance(osv_range, dict):
+        raise InputError("a range is not an object")
+    if not isinstance(osv_range.get("type"), str):
+        raise InputError("a range has no type")
+    events = osv_range.get("events")
+    if not isinstance(events, list) or not events:
+        raise InputError("a range has no events")
+    for event in events:
+        if not isinstance(event, dict) or len(event) != 1:
+            raise InputError(f"invalid event {event!r}: expected one key")
+        kind, value = event_of(event)
+        if kind not in EVENT_KINDS:
+            raise InputError(f"unknown event {kind!r}")
+        if not isinstance(value, str) or not value:
+            raise InputError(f"invalid {kind} version {value!r}")
+        if len(value) > MAX_VERSION_LENGTH:
+            raise InputError(f"{kind} version longer than "
+                             f"{MAX_VERSION_LENGTH} characters")
+
+
+def check_record(record):
+    """Raise InputError unless record has the OSV fields this script reads."""
+    if not isinstance(record, dict):
+        raise InputError("not a JSON object")
+    if not isinstance(record.get("id"), str) or not record["id"]:
+        raise InputError('no "id"')
+    for field in ("upstream", "aliases"):
+        check_string_list(record, field)
+    affected = list_field(record, "affected")
+    if not isinstance(affected, list):
+        raise InputError('"affected" is not a list')
+    for entry in affected:
+        if not isinstance(entry, dict):
+            raise InputError("an affected entry is not an object")
+        package = entry.get("package")
+        if not isinstance(package, dict) or not all(
+            isinstance(package.get(key), str) for key in ("ecosystem", "name")
+        ):
+            raise InputError("an affected entry has no package ecosystem "
+                             "and name")
+        check_string_list(entry, "versions")
+        ranges = list_field(entry, "ranges")
+        if not isinstance(ranges, list):
+            raise InputError('"ranges" is not a list')
+        for osv_range in ranges:
+            check_range(osv_range)
+
+
+def read_record(path, counts):
+    """Return the record in path, or None (with a warning) when invalid."""
+    try:
+        size = os.path.getsize(path)
+        if size > MAX_RECORD_BYTES:
+            raise InputError(f"{size} bytes, limit {MAX_RECORD_BYTES}")
+        with open(path, encoding="utf-8") as handle:
+            record = json.load(handle)
+        check_record(record)
+    except (OSError, UnicodeDecodeError, ValueError, InputError) as error:
+        warn(f"{path}: skipped: {error}")
+        counts["invalid"] += 1
+        return None
+    return record
+
+
 def load_records(osv_dir, ecosystem):
-    """Index the records naming ecosystem by package name."""
+    """Index the affected entries naming ecosystem by package name."""
     if not os.path.isdir(osv_dir):
         raise InputError(f"OSV directory not found: {osv_dir}")
     by_package = {}
@@ -410,51 +483,37 @@ def load_records(osv_dir, ecosystem):
                 raise InputError(
                     f"more than {MAX_RECORD_FILES} records in {osv_dir}"
                 )
-            path = os.path.join(root, name)
-            record = read_record(path, counts)
+            record = read_record(os.path.join(root, name), counts)
             if record is None:
                 continue
             if record.get("withdrawn"):
                 counts["withdrawn"] += 1
                 continue
-            for entry in record.get("affected") or []:
-                package = entry.get("package") or {}
-                if package.get("ecosystem") != ecosystem:
-                    continue
-                key = package.get("name")
-                by_package.setdefault(key, []).append((record, entry))
+            for entry in list_field(record, "affected"):
+                package = entry["package"]
+                if package["ecosystem"] == ecosystem:
+                    by_package.setdefault(package["name"], []).append(
+                        (record, entry)
+                    )
     return by_package, counts
 
 
-def read_record(path, counts):
-    size = os.path.getsize(path)
-    if size > MAX_RECORD_BYTES:
-        warn(f"{path}: skipped: {size} bytes, limit {MAX_RECORD_BYTES}")
-        counts["invalid"] += 1
-        return None
-    try:
-        with open(path, encoding="utf-8") as handle:
-            record = json.load(handle)
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        warn(f"{path}: skipped: {error}")
-        counts["invalid"] += 1
-        return None
-    if (
-        not isinstance(record, dict)
-        or not isinstance(record.get("id"), str)
-        or not isinstance(record.get("affected", []), list)
-    ):
-        warn(f"{path}: skipped: not an OSV record (no id or affected list)")
-        counts["invalid"] += 1
-        return None
-    return record
-
-
 def lookup_of(package):
+    """Return (binary name, name and version to look up in the records).
+
+    The source package is looked up where the result names one. A missing
+    source version means the binary version, as in a dpkg Source field
+    without a version.
+    """
+    if not isinstance(package, dict):
+        raise InputError(f"invalid package {package!r}")
     name = package.get("name")
     version = package.get("version")
     if not isinstance(name, str) or not isinstance(version, str):
         raise InputError(f"package without name or version: {package!r}")
+    for field in ("source_name", "source_version"):
+        if not isinstance(package.get(field), (str, type(None))):
+            raise InputError(f"package {name}: {field} is not a string")
     lookup_name = package.get("source_name") or name
     lookup_version = package.get("source_version") or version
     return name, lookup_name, lookup_version
@@ -483,9 +542,11 @@ def expected_pairs(packages, by_package, compare):
     return expected, notes
 
 
-def why_not_affected(cve, binary, packages, by_package):
-    """Describe what the records say about a pair the oracle did not expect."""
-    matches = [p for p in packages if p.get("name") == binary]
+def why_not_expected(cve, binary, packages, by_package):
+    """Explain why the oracle did not expect a reported pair."""
+    matches = [
+        package for package in packages if package.get("name") == binary
+    ]
     if not matches:
         return "no package of that name in the result's package list"
     lines = []
@@ -495,18 +556,16 @@ def why_not_affected(cve, binary, packages, by_package):
             if cve not in cve_ids_of(record):
                 continue
             ranges = [
-                ", ".join(f"{k} {v}" for e in r.get("events", [])
-                          for k, v in e.items())
-                for r in entry.get("ranges") or []
+                f"[{describe_events(osv_range['events'])}]"
+                for osv_range in list_field(entry, "ranges")
             ]
             lines.append(
                 f"{record['id']}: {lookup_name} {lookup_version} not in "
-                + ("; ".join(f"[{r}]" for r in ranges) or "any range")
+                + ("; ".join(ranges) or "any range")
             )
-        if not lines:
-            lines.append(
-                f"no record of {cve} names {lookup_name} in this ecosystem"
-            )
+    if not lines:
+        lines.append(f"no record of {cve} names the package in this "
+                     "ecosystem")
     return "; ".join(lines)
 
 
@@ -520,6 +579,7 @@ def warn(message):
 
 
 def read_result(path):
+    """Read one result object, as plain JSON or as a single JSON line."""
     if path == "-":
         text = sys.stdin.read(MAX_RESULT_BYTES + 1)
     else:
@@ -527,27 +587,28 @@ def read_result(path):
             text = handle.read(MAX_RESULT_BYTES + 1)
     if len(text) > MAX_RESULT_BYTES:
         raise InputError(f"{path}: larger than {MAX_RESULT_BYTES} bytes")
-    lines = [line for line in text.splitlines() if line.strip()]
     try:
-        if len(lines) > 1:
-            objects = [json.loads(line) for line in lines]
-        else:
-            objects = [json.loads(text)]
-    except json.JSONDecodeError as error:
-        raise InputError(f"{path}: invalid JSON: {error}") from None
+        objects = [json.loads(text)]
+    except json.JSONDecodeError:
+        try:
+            objects = [
+                json.loads(line) for line in text.splitlines() if line.strip()
+            ]
+        except json.JSONDecodeError as error:
+            raise InputError(f"{path}: invalid JSON: {error}") from None
     if len(objects) != 1:
         raise InputError(
-            f"{path}: {len(objects)} results, expected one (filter with "
+            f"{path}: {len(objects)} results, expected one (select one with "
             "imgassure results --request-id or --image and --until-status "
             "SCANNED, then keep the last line)"
         )
-    result = objects[0]
-    if not isinstance(result, dict):
+    if not isinstance(objects[0], dict):
         raise InputError(f"{path}: not a JSON object")
-    return result
+    return objects[0]
 
 
 def reported_pairs(result):
+    """Count the result's findings by (id, package)."""
     findings = result.get("findings")
     if not isinstance(findings, list):
         raise InputError('result has no "findings" list')
@@ -555,7 +616,7 @@ def reported_pairs(result):
     for finding in findings:
         if not isinstance(finding, dict):
             raise InputError(f"invalid finding {finding!r}")
-        key = (finding.get("id"), finding.get("package"))
+        key = (str(finding.get("id")), str(finding.get("package")))
         pairs[key] = pairs.get(key, 0) + 1
     return pairs
 
@@ -582,16 +643,14 @@ def compare_result(result_path, osv_dir, verbose):
         print(f"note: {note}")
 
     missing = sorted(set(expected) - set(reported))
-    unexpected = sorted(set(reported) - set(expected), key=str)
-    duplicated = sorted(
-        (pair for pair, count in reported.items() if count > 1), key=str
-    )
+    unexpected = sorted(set(reported) - set(expected))
+    duplicated = sorted(pair for pair, count in reported.items() if count > 1)
     for cve, binary in missing:
         print(f"MISSING    {cve} {binary}: expected because "
               + "; ".join(expected[(cve, binary)]))
     for cve, binary in unexpected:
         print(f"UNEXPECTED {cve} {binary}: "
-              + why_not_affected(cve, binary, packages, by_package))
+              + why_not_expected(cve, binary, packages, by_package))
     for cve, binary in duplicated:
         print(f"DUPLICATE  {cve} {binary}: reported "
               f"{reported[(cve, binary)]} times")
@@ -604,7 +663,7 @@ def compare_result(result_path, osv_dir, verbose):
         print(
             f"differ: {len(expected)} expected, {len(reported)} reported, "
             f"{len(missing)} missing, {len(unexpected)} unexpected, "
-            f"{len(duplicated)} duplicated"
+            f"{len(duplicated)} duplicated (CVE, package) pairs"
         )
         return 1
     print(f"equal: {len(expected)} (CVE, package) pairs")
@@ -616,6 +675,8 @@ def compare_result(result_path, osv_dir, verbose):
 # where it is installed.
 # ---------------------------------------------------------------------------
 
+# Pairs in a < b, a = b or a > b order. Several are apk-tools' own examples
+# (test/version.data); the first ones are the fixture images' boundaries.
 ALPINE_CASES = [
     ("1.1.1d-r2", "<", "1.1.1d-r3"),
     ("1.1.1d-r3", "<", "1.1.1g-r0"),
@@ -693,7 +754,7 @@ def check_cases(name, compare, cases):
 
 
 def dpkg_differential():
-    """Compare debian_compare with dpkg --compare-versions on many pairs."""
+    """Compare debian_compare with dpkg --compare-versions on a fixed list."""
     dpkg = shutil.which("dpkg")
     if not dpkg:
         print("skip dpkg differential: dpkg not installed")
@@ -723,10 +784,11 @@ def dpkg_differential():
 
 def check_evaluation():
     failures = 0
+    introduced_0 = {"introduced": "0"}
     cases = [
-        ([{"introduced": "0"}, {"fixed": "1.0-r2"}], "1.0-r2", False),
-        ([{"introduced": "0"}, {"fixed": "1.0-r2"}], "1.0-r1", True),
-        ([{"introduced": "0"}], "9.9-r9", True),
+        ([introduced_0, {"fixed": "1.0-r2"}], "1.0-r2", False),
+        ([introduced_0, {"fixed": "1.0-r2"}], "1.0-r1", True),
+        ([introduced_0], "9.9-r9", True),
         ([{"introduced": "1.0-r0"}, {"last_affected": "1.2-r0"}],
          "1.2-r0", True),
         ([{"introduced": "1.0-r0"}, {"last_affected": "1.2-r0"}],
@@ -737,20 +799,44 @@ def check_evaluation():
           {"introduced": "2.0-r0"}, {"fixed": "2.1-r0"}], "1.5-r0", False),
         ([{"introduced": "1.0-r0"}, {"fixed": "1.1-r0"},
           {"introduced": "2.0-r0"}, {"fixed": "2.1-r0"}], "2.0-r1", True),
-        ([{"introduced": "0"}, {"limit": "1.5-r0"}], "1.6-r0", False),
-        ([{"introduced": "0"}, {"limit": "1.5-r0"}], "1.4-r0", True),
-        ([{"introduced": "0"}, {"limit": "*"}], "1.4-r0", True),
+        ([introduced_0, {"limit": "1.5-r0"}], "1.6-r0", False),
+        ([introduced_0, {"limit": "1.5-r0"}], "1.4-r0", True),
+        ([introduced_0, {"limit": "*"}], "1.4-r0", True),
+        # Equal bounds keep record order: the fix comes last and wins.
+        ([{"introduced": "1.0-r0"}, {"fixed": "1.0-r0"}], "1.0-r0", False),
     ]
     for events, version, expected in cases:
-        got = range_affects(version, events, alpine_compare) is not None
+        got = range_affects(version, events, alpine_compare)
         if got != expected:
             print(f"FAIL evaluation: {version} in {events}: {got}, "
                   f"expected {expected}")
             failures += 1
-    record = {"id": "DSA-1-1", "upstream": ["CVE-2020-1001", "CVE-2020-1002"],
-              "aliases": ["CVE-2020-1001", "GHSA-x"]}
+
+    record = {
+        "id": "DSA-1-1",
+        "upstream": ["CVE-2020-1001", "CVE-2020-1002"],
+        "aliases": ["CVE-2020-1001", "GHSA-x"],
+    }
     if cve_ids_of(record) != ["CVE-2020-1001", "CVE-2020-1002"]:
         print(f"FAIL CVE ids of {record}: {cve_ids_of(record)}")
+        failures += 1
+
+    invalid_records = [
+        {"affected": []},
+        {"id": "X-1", "affected": [{"package": {"name": "zlib"}}]},
+        {"id": "X-2", "affected": [{
+            "package": {"ecosystem": "Debian:12", "name": "zlib"},
+            "ranges": [{"type": "ECOSYSTEM", "events": [
+                {"introduced": "0", "fixed": "1.0"}]}],
+        }]},
+        {"id": "X-3", "aliases": "CVE-2020-1001"},
+    ]
+    for invalid in invalid_records:
+        try:
+            check_record(invalid)
+        except InputError:
+            continue
+        print(f"FAIL check_record accepted {invalid}")
         failures += 1
     return failures
 
@@ -767,23 +853,45 @@ def self_test():
     return 0
 
 
+def parse_arguments(argv):
+    parser = argparse.ArgumentParser(
+        prog="osv_oracle.py",
+        description="Recompute the (CVE, package) pairs of one imgassure "
+        "scan result from OSV records and compare them with its findings. "
+        "Exits 0 when equal, 1 when they differ, 2 on invalid input.",
+    )
+    parser.add_argument(
+        "result", nargs="?", metavar="RESULT_JSON",
+        help="one result object from `imgassure results --json`, "
+        "or - for standard input",
+    )
+    parser.add_argument(
+        "osv_dir", nargs="?", metavar="OSV_DIR",
+        help="directory tree of OSV records (*.json)",
+    )
+    parser.add_argument(
+        "-v", "--verbose", action="store_true",
+        help="also print every expected pair with the record behind it",
+    )
+    parser.add_argument(
+        "--self-test", action="store_true",
+        help="check the version orderings and the range evaluation, "
+        "then exit",
+    )
+    arguments = parser.parse_args(argv)
+    if not arguments.self_test and arguments.osv_dir is None:
+        parser.error("RESULT_JSON and OSV_DIR are required")
+    return arguments
+
+
 def main(argv):
-    args = argv[1:]
-    verbose = False
-    if args == ["--self-test"]:
+    arguments = parse_arguments(argv[1:])
+    if arguments.self_test:
         return self_test()
-    if args and args[0] in ("-h", "--help"):
-        print(__doc__)
-        return 0
-    if args and args[0] == "-v":
-        verbose = True
-        args = args[1:]
-    if len(args) != 2:
-        print("usage: osv_oracle.py [-v] RESULT_JSON OSV_DIR\n"
-              "       osv_oracle.py --self-test", file=sys.stderr)
-        return 2
     try:
-        return compare_result(args[0], args[1], verbose)
+        return compare_result(
+            arguments.result, arguments.osv_dir, arguments.verbose
+        )
     except (InputError, OSError) as error:
         print(f"osv_oracle: error: {error}", file=sys.stderr)
         return 2

@@ -244,6 +244,30 @@ assert packages["libcrypto1.1"]["source_name"] == "openssl", packages["libcrypto
 EOF
 }
 
+# Checks one SCANNED result of an account against tests/e2e/osv_oracle.py,
+# which computes the expected findings with its own version order.
+check_with_oracle() {
+    local account=$1
+    wait_for_status "$account" prod SCANNED || return 1
+    /usr/bin/python3 tests/e2e/osv_oracle.py "$state_dir/wanted.json" "$fixtures/osv"
+}
+
+test_findings_agree_with_independent_oracle() {
+    local tag account
+
+    check_with_oracle e2e-first || return 1
+    for tag in 3.10 3.11; do
+        account="e2e-oracle-${tag/./-}"
+        zcat "$fixtures/images/docker-save/alpine-$tag.tar.gz" >"$state_dir/alpine-$tag.tar" ||
+            return 1
+        skopeo copy -q --dest-tls-verify=false "docker-archive:$state_dir/alpine-$tag.tar" \
+            "docker://$IMGASSURE_REGISTRY/fixtures/alpine:$tag" || return 1
+        "$imgassure" seen --account "$account" --env prod --kind KUBERNETES \
+            --image "$IMGASSURE_REGISTRY/fixtures/alpine:$tag" || return 1
+        check_with_oracle "$account" || return 1
+    done
+}
+
 test_cli_rejects_bad_arguments_with_exit_2() {
     local output status
     output=$("$imgassure" seen --no-such-option 2>&1)
@@ -408,6 +432,9 @@ fi
 run_test test_seen_again_does_not_rescan
 if [ -f "$fixtures/images/docker-save/alpine-3.10.tar.gz" ]; then
     run_test test_alpine_image_scanned_with_apk_packages
+    if [ -d "$fixtures/osv" ]; then
+        run_test test_findings_agree_with_independent_oracle
+    fi
 else
     echo "skip test_alpine_image_scanned_with_apk_packages: no $fixtures/images/docker-save/alpine-3.10.tar.gz (set IMGASSURE_FIXTURES)"
 fi
