@@ -41,6 +41,20 @@ static int apply_property(rd_kafka_conf_t *conf, const char *property,
     return set_property(conf, key, equals + 1, errbuf, errbuf_size);
 }
 
+static kafka_log_handler log_handler;
+
+void kafka_set_log_handler(kafka_log_handler handler)
+{
+    log_handler = handler;
+}
+
+static void forward_log(const rd_kafka_t *client, int level,
+                        const char *facility, const char *message)
+{
+    (void)client;
+    log_handler(level, facility, message);
+}
+
 int kafka_conf_apply(rd_kafka_conf_t *conf, const char *const *properties,
                      size_t property_count, char *errbuf, size_t errbuf_size)
 {
@@ -66,6 +80,8 @@ rd_kafka_conf_t *kafka_conf_new(const char *brokers,
     if (set_property(conf, "bootstrap.servers", brokers, errbuf, errbuf_size) !=
         0)
         goto fail;
+    if (log_handler != NULL)
+        rd_kafka_conf_set_log_cb(conf, forward_log);
 
     if (kafka_conf_apply(conf, properties, property_count, errbuf,
                          errbuf_size) != 0)

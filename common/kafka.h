@@ -30,6 +30,14 @@ struct kafka_producer_stats {
     rd_kafka_resp_err_t first_error;
 };
 
+/* A receiver of librdkafka's own log lines (level is a syslog level). */
+typedef void (*kafka_log_handler)(int level, const char *facility,
+                                  const char *message);
+
+/* Sends librdkafka's log lines of every client created afterwards to
+ * handler instead of stderr. A program calls this once at start-up. */
+void kafka_set_log_handler(kafka_log_handler handler);
+
 /*
  * Creates a configuration with bootstrap.servers = brokers, then applies
  * each "key=value" property in order, so a property may override anything

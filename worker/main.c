@@ -1,5 +1,6 @@
 /* imgassure-worker: consumes image events and scan requests, scans images
  * and publishes results. */
+#include "kafka.h"
 #include "log.h"
 #include "options.h"
 #include "worker.h"
@@ -88,6 +89,12 @@ static int parse_level(const char *name, int *level)
     return -1;
 }
 
+/* librdkafka's lines in the worker's own format, under facility KAFKA. */
+static void log_kafka_line(int level, const char *facility, const char *message)
+{
+    log_write(level, "KAFKA", "librdkafka %s: %s", facility, message);
+}
+
 static void install_signal_handlers(void)
 {
     struct sigaction action;
@@ -170,6 +177,7 @@ int main(int argc, char **argv)
     config.reload_requested = &reload_requested;
 
     log_setup("imgassure-worker", level);
+    kafka_set_log_handler(log_kafka_line);
     install_signal_handlers();
     return worker_run(&config, &stop_requested);
 }

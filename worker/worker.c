@@ -642,6 +642,7 @@ static int check_credentials(const char *path, char *errbuf, size_t errbuf_size)
 static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
 {
     const struct worker_config *config = worker->config;
+    char reason[400];
 
     if (name_topics(worker) != 0) {
         snprintf(errbuf, errbuf_size, "topic prefix too long");
@@ -650,9 +651,14 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
     if (check_credentials(config->scan.credentials_file, errbuf, errbuf_size) !=
         0)
         return -1;
-    worker->state = image_state_connect(config->redis_url, errbuf, errbuf_size);
-    if (worker->state == NULL)
+    worker->state =
+        image_state_connect(config->redis_url, reason, sizeof(reason));
+    if (worker->state == NULL) {
+        snprintf(errbuf, errbuf_size,
+                 "%s (Redis is set by --redis-url or IMGASSURE_REDIS_URL)",
+                 reason);
         return -1;
+    }
     if (config->vulndb_path != NULL) {
         worker->vulndb = vulndb_reload_new(
             config->vulndb_path, config->cve_path,
