@@ -1,5 +1,7 @@
 #include "apk.h"
 
+#include "package_list.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,12 +29,6 @@ struct stanza {
 };
 
 /* A growable array of packages. */
-struct package_list {
-    struct installed_package *items;
-    size_t count;
-    size_t capacity;
-};
-
 enum parse_status {
     PARSE_OK,
     PARSE_INVALID,
@@ -51,29 +47,7 @@ struct parser {
 
 void apk_packages_free(struct installed_package *packages, size_t count)
 {
-    if (!packages)
-        return;
-
-    for (size_t i = 0; i < count; i++)
-        installed_package_clear(&packages[i]);
-    free(packages);
-}
-
-static struct installed_package *list_grow(struct package_list *list)
-{
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 64;
-        struct installed_package *items =
-            realloc(list->items, capacity * sizeof(*items));
-        if (!items)
-            return NULL;
-        list->items = items;
-        list->capacity = capacity;
-    }
-
-    struct installed_package *package = &list->items[list->count++];
-    memset(package, 0, sizeof(*package));
-    return package;
+    installed_packages_free(packages, count);
 }
 
 static enum parse_status fail(struct parser *parser, size_t line,
@@ -135,7 +109,7 @@ static enum parse_status stanza_finish(struct parser *parser)
     if (stanza_check(parser) != PARSE_OK)
         return PARSE_INVALID;
 
-    struct installed_package *package = list_grow(&parser->list);
+    struct installed_package *package = package_list_add(&parser->list);
     if (!package)
         return no_memory(parser);
 

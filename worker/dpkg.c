@@ -1,5 +1,7 @@
 #include "dpkg.h"
 
+#include "package_list.h"
+
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,12 +34,6 @@ struct stanza {
 };
 
 /* A growable array of packages. */
-struct package_list {
-    struct installed_package *items;
-    size_t count;
-    size_t capacity;
-};
-
 struct parser {
     const char *cursor;
     const char *end;
@@ -54,29 +50,7 @@ struct parser {
 
 void dpkg_packages_free(struct installed_package *packages, size_t count)
 {
-    if (!packages)
-        return;
-
-    for (size_t i = 0; i < count; i++)
-        installed_package_clear(&packages[i]);
-    free(packages);
-}
-
-static struct installed_package *list_grow(struct package_list *list)
-{
-    if (list->count == list->capacity) {
-        size_t capacity = list->capacity ? list->capacity * 2 : 64;
-        struct installed_package *items =
-            realloc(list->items, capacity * sizeof(*items));
-        if (!items)
-            return NULL;
-        list->items = items;
-        list->capacity = capacity;
-    }
-
-    struct installed_package *package = &list->items[list->count++];
-    memset(package, 0, sizeof(*package));
-    return package;
+    installed_packages_free(packages, count);
 }
 
 static bool is_blank(char c)
@@ -277,7 +251,7 @@ static int stanza_finish(struct parser *parser)
     if (stanza_check(parser) != 0)
         return -1;
 
-    struct installed_package *package = list_grow(parser->list);
+    struct installed_package *package = package_list_add(parser->list);
     if (!package)
         return fail(parser, stanza->first_line, "out of memory");
 
@@ -487,7 +461,7 @@ static void inventory_take(struct inventory *inventory, const char *path,
                               "the database lists too many packages");
             break;
         }
-        struct installed_package *slot = list_grow(&inventory->list);
+        struct installed_package *slot = package_list_add(&inventory->list);
         if (!slot) {
             inventory->no_memory = true;
             break;
