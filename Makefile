@@ -37,7 +37,7 @@ PROGRAMS := $(BUILD)/imgassure $(BUILD)/imgassure-worker \
 export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
 
 .PHONY: all deps test test-unit test-e2e test-compose demo asan clean \
-	format format-check help image db
+	format format-check help image db bench
 
 all: $(PROGRAMS) $(UNIT_TESTS)
 
@@ -47,6 +47,7 @@ help:
 	@echo "make demo         scan a real Debian image end to end on loopback"
 	@echo "make test         unit, end-to-end and deployment checks"
 	@echo "make db           download osv.dev's Debian, Alpine and Ubuntu data"
+	@echo "make bench        database load, matching and layer walk figures"
 	@echo "make asan         the test suite under ASan and UBSan"
 	@echo "make format-check verify clang-format is satisfied"
 
@@ -90,6 +91,17 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMO
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
+# Benchmark programs: each tests/bench/bench_*.c with the shared
+# tests/bench/harness.c, linked like the unit tests but without cmocka.
+BENCH_PROGRAMS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,\
+	$(sort $(wildcard tests/bench/bench_*.c)))
+.SECONDARY: $(patsubst %.c,$(BUILD)/%.o,$(wildcard tests/bench/*.c))
+
+$(BUILD)/bench/%: $(BUILD)/tests/bench/%.o $(BUILD)/tests/bench/harness.o \
+		$(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
 # The demo image: mmdebstrap's minbase bookworm as an OCI layout, cached
 # under .cache/ so later runs reuse it.
 image:
@@ -111,6 +123,13 @@ test-unit: $(UNIT_TESTS)
 test-e2e: $(PROGRAMS)
 	tests/dev/test_stack.sh
 	tests/e2e/run.sh
+
+# Builds apart in build/bench, with the flags of the shipped build, so that
+# other builds in build/ neither race with nor change what is measured.
+bench: deps
+	$(MAKE) BUILD=build/bench \
+		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS))
+	OPTFLAGS="$(OPTFLAGS)" tests/bench/run.sh build/bench
 
 test-compose:
 	docker-compose -f docker-compose.yml config -q

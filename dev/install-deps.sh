@@ -10,6 +10,7 @@ libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev zlib1g-dev
 redis-server docker-registry apache2-utils
 mmdebstrap umoci skopeo
 docker-compose curl ca-certificates openssl python3 kcat
+isal libarchive-tools
 rpm python3-apt
 "
 

@@ -1,0 +1,235 @@
+#!/usr/bin/python3
+"""Turn the benchmark programs' output into figures for tests/bench/run.sh.
+
+Each figure command reads what a program printed, adds the baselines that
+run.sh timed, writes one part file of JSON and prints one line per
+comparison. merge gathers the parts into results.json with a description
+of the machine.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+
+def read_json(path):
+    with open(path, encoding="utf-8") as file:
+        return json.load(file)
+
+
+def write_part(path, part):
+    with open(path, "w", encoding="utf-8") as file:
+        json.dump(part, file, indent=2)
+        file.write("\n")
+
+
+def duration(seconds):
+    if seconds < 1e-3:
+        return "%.1f us" % (seconds * 1e6)
+    if seconds < 1:
+        return "%.1f ms" % (seconds * 1e3)
+    return "%.2f s" % seconds
+
+
+def figure_db(args):
+    run = read_json(args.input)
+    ratio = run["load_s"] / run["json_parse_s"]
+    part = {
+        "figure": "db_load",
+        "input": args.label,
+        "records": run["records"],
+        "files": run["files"],
+        "load_s": run["load_s"],
+        "load_runs_s": run["load_runs_s"],
+        "baseline": "json_load_file of every file",
+        "baseline_s": run["json_parse_s"],
+        "baseline_runs_s": run["json_parse_runs_s"],
+        "ratio": ratio,
+        "ratio_meaning": "load time / baseline time",
+    }
+    if run["records_invalid"] or run["json_invalid"]:
+        print("db load: warning: %d records invalid, %d files not JSON" %
+              (run["records_invalid"], run["json_invalid"]))
+    print("db load (%d records): %.3f s vs json parse %.3f s -> %.2fx" %
+          (run["records"], run["load_s"], run["json_parse_s"], ratio))
+    write_part(args.out, part)
+
+
+def figure_match(args):
+    run = read_json(args.input)
+    parts = []
+    for inventory in run["inventories"]:
+        match_s = inventory["match"]["per_image_s"]
+        linear_s = inventory["linear"]["per_image_s"]
+        parts.append({
+            "figure": "match",
+            "inventory": inventory["label"],
+            "packages": inventory["packages"],
+            "findings": inventory["findings"],
+            "database_records": run["records"],
+            "database_entries": run["affected_entries"],
+            "match_per_image_s": match_s,
+            "match_runs_s": inventory["match"]["runs_s"],
+            "match_iterations_per_run":
+                inventory["match"]["iterations_per_run"],
+            "baseline": "linear scan of every entry per package",
+            "baseline_per_image_s": linear_s,
+            "baseline_runs_s": inventory["linear"]["runs_s"],
+            "baseline_iterations_per_run":
+                inventory["linear"]["iterations_per_run"],
+            "ratio": linear_s / match_s,
+            "ratio_meaning": "baseline time / match time (speed-up)",
+        })
+        print("match %s (%d packages, %d findings): %s vs linear scan %s "
+              "-> %.0fx faster" %
+              (inventory["label"], inventory["packages"],
+               inventory["findings"], duration(match_s),
+               duration(linear_s), linear_s / match_s))
+    write_part(args.out, parts)
+
+
+def parse_baseline(text):
+    """Parse "NAME=NS,NS,..." (nanoseconds per run) or "NAME=skip:REASON"."""
+    name, _, value = text.partition("=")
+    if value.startswith("skip:"):
+        return name, None, value[len("skip:"):]
+    runs = [int(ns) / 1e9 for ns in value.split(",")]
+    return name, runs, None
+
+
+def figure_layer(args):
+    run = read_json(args.input)
+    # Every side decompresses the whole stream, so throughputs count its
+    # bytes, also those after the tar end marker that the walk leaves out.
+    size = run["bytes_inflated"]
+    walk_mbps = size / run["walk_s"] / 1e6
+    part = {
+        "figure": "layer_walk",
+        "layer": args.label,
+        "bytes_compressed": run["bytes_compressed"],
+        "bytes_uncompressed": size,
+        "bytes_before_tar_end": run["bytes_uncompressed"],
+        "entries": run["entries"],
+        "walk_s": run["walk_s"],
+        "walk_runs_s": run["walk_runs_s"],
+        "walk_mb_per_s": walk_mbps,
+        "mb": "10^6 bytes of uncompressed tar stream",
+        "baselines": [],
+    }
+    print("layer walk %s: %.1f MB gzip, %.1f MB tar, %d entries, %.2f s" %
+          (args.label, run["bytes_compressed"] / 1e6, size / 1e6,
+           run["entries"], run["walk_s"]))
+    in_process = [
+        "%s=%s" % (name, ",".join(str(int(seconds * 1e9))
+                                  for seconds in run[key]))
+        for name, key in (("zlib raw inflate", "raw_inflate_runs_s"),
+                          ("zlib gzread", "gzread_runs_s"))]
+    for baseline in in_process + args.baseline:
+        name, runs, reason = parse_baseline(baseline)
+        if runs is None:
+            part["baselines"].append({"command": name, "skipped": reason})
+            print("layer walk %s vs %s: skipped: %s" %
+                  (args.label, name, reason))
+            continue
+        seconds = statistics.median(runs)
+        mbps = size / seconds / 1e6
+        part["baselines"].append({
+            "command": name, "s": seconds, "runs_s": runs,
+            "mb_per_s": mbps, "ratio": walk_mbps / mbps,
+            "ratio_meaning": "walk throughput / baseline throughput"})
+        print("layer walk %s: %.0f MB/s vs %s %.0f MB/s -> %.2fx" %
+              (args.label, walk_mbps, name, mbps, walk_mbps / mbps))
+    if args.note:
+        part["note"] = args.note
+    write_part(args.out, part)
+
+
+def figure_skip(args):
+    print("%s: skipped: %s" % (args.label, args.reason))
+    write_part(args.out, {"figure": args.figure, "input": args.label,
+                          "skipped": args.reason})
+
+
+def command_output(command):
+    try:
+        return subprocess.run(command, capture_output=True, text=True,
+                              check=True).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+def cpu_model():
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as file:
+            for line in file:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or None
+
+
+def machine():
+    status = command_output(["git", "status", "--porcelain"])
+    return {
+        "nproc": int(command_output(["nproc"]) or 0),
+        "cpu_model": cpu_model(),
+        "kernel": platform.release(),
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(
+            timespec="seconds"),
+        "commit": command_output(["git", "rev-parse", "HEAD"]),
+        "work_tree_modified": bool(status),
+        "optflags": os.environ.get("OPTFLAGS", ""),
+    }
+
+
+def merge(args):
+    figures = []
+    for path in args.parts:
+        part = read_json(path)
+        figures.extend(part if isinstance(part, list) else [part])
+    results = {"machine": machine(), "figures": figures}
+    write_part(args.out, results)
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    db = commands.add_parser("db", help="bench_vulndb's output")
+    match = commands.add_parser("match", help="bench_match's output")
+    layer = commands.add_parser("layer", help="bench_layer_walk's output")
+    for command in (db, match, layer):
+        command.add_argument("--input", required=True)
+        command.add_argument("--out", required=True, help="part to write")
+    db.add_argument("--label", required=True, help="the database's name")
+    layer.add_argument("--label", required=True, help="the layer's name")
+    layer.add_argument("--baseline", action="append", default=[],
+                       help="NAME=NS,NS,... or NAME=skip:REASON")
+    layer.add_argument("--note", help="what limits this figure")
+
+    skip = commands.add_parser("skip", help="a figure that could not run")
+    skip.add_argument("--figure", required=True,
+                      choices=["db_load", "match", "layer_walk"])
+    skip.add_argument("--label", required=True, help="the line's name")
+    skip.add_argument("--reason", required=True)
+    skip.add_argument("--out", required=True)
+
+    merged = commands.add_parser("merge", help="write results.json")
+    merged.add_argument("--out", required=True)
+    merged.add_argument("parts", nargs="*")
+
+    args = parser.parse_args()
+    handlers = {"db": figure_db, "match": figure_match, "layer": figure_layer,
+                "skip": figure_skip, "merge": merge}
+    handlers[args.command](args)
+    sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,225 @@
+#!/bin/bash
+# Runs the benchmarks that `make bench` prints, after make has built the
+# programs: vulnerability database load, matching per image and layer
+# walk throughput, each against a baseline timed in the same run. Prints
+# one line per figure and writes them all to BUILD_DIR/results.json.
+# Nothing here asserts a time: a program fails only when its work fails.
+set -euo pipefail
+
+usage() {
+    cat <<'EOF'
+usage: tests/bench/run.sh [BUILD_DIR]
+
+Runs BUILD_DIR/bench/bench_* (default BUILD_DIR: build/bench) on inputs
+generated into BUILD_DIR/data, and writes BUILD_DIR/results.json.
+
+Environment:
+  IMGASSURE_FIXTURES        fixtures folder (default ../shared/fixtures)
+  IMGASSURE_IMAGE_CACHE     cached images of dev/build-image.sh
+                            (default .cache/images)
+  IMGASSURE_BENCH_RECORDS   records of the synthetic database (50000)
+  IMGASSURE_BENCH_PACKAGES  packages of the synthetic inventory (5000)
+  IMGASSURE_BENCH_LAYER_MB  file contents of the synthetic layer, in
+                            10^6 bytes before compression (500)
+EOF
+}
+
+case ${1:-} in
+-h | --help)
+    usage
+    exit 0
+    ;;
+esac
+
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo_root"
+build=${1:-build/bench}
+fixtures=${IMGASSURE_FIXTURES:-../shared/fixtures}
+image_cache=${IMGASSURE_IMAGE_CACHE:-.cache/images}
+records=${IMGASSURE_BENCH_RECORDS:-50000}
+packages=${IMGASSURE_BENCH_PACKAGES:-5000}
+layer_mb=${IMGASSURE_BENCH_LAYER_MB:-500}
+
+programs=$build/bench
+data=$build/data
+parts=$build/parts
+python=/usr/bin/python3
+report=tests/bench/report.py
+started=$(date +%s)
+
+say() {
+    printf 'bench: %s\n' "$*" >&2
+}
+
+die() {
+    say "error: $*"
+    exit 1
+}
+
+for program in bench_vulndb bench_match bench_layer_walk; do
+    [ -x "$programs/$program" ] ||
+        die "$programs/$program is missing; run make bench"
+done
+rm -rf "$parts"
+mkdir -p "$data" "$parts"
+
+# Installs the Debian package that provides a baseline command when it is
+# missing and this is root. Returns 1, with the reason on stdout, when the
+# command is still missing.
+ensure_command() {
+    local command=$1 package=$2
+    command -v "$command" > /dev/null && return 0
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "$command is not installed (Debian package $package) and" \
+            "installing it needs root"
+        return 1
+    fi
+    say "installing $package for $command"
+    if ! DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" \
+        > /dev/null 2>&1; then
+        apt-get update -qq > /dev/null 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$package" \
+            > /dev/null 2>&1 || true
+    fi
+    command -v "$command" > /dev/null && return 0
+    echo "$command is not installed and apt-get install $package failed"
+    return 1
+}
+
+# Prints the nanoseconds of each of `runs` runs of a command whose output
+# is discarded, separated by commas.
+time_command() {
+    local runs=$1
+    shift
+    local times="" start end
+    for _ in $(seq "$runs"); do
+        start=$(date +%s%N)
+        "$@" > /dev/null
+        end=$(date +%s%N)
+        times=${times:+$times,}$((end - start))
+    done
+    echo "$times"
+}
+
+# Prints a stamp of the generator and its arguments: inputs are made anew
+# when it changes.
+input_stamp() {
+    echo "$(sha256sum tests/bench/make_inputs.py | cut -c1-16) $*"
+}
+
+# ---- Inputs --------------------------------------------------------------
+
+db=$data/osv-$records
+inventory=$data/status-$packages
+db_ready=no
+if [ ! -d "$fixtures/osv" ]; then
+    db_skip="$fixtures/osv not found"
+    db_skip+=" (set IMGASSURE_FIXTURES to the fixtures folder)"
+else
+    fixtures_sum=$(find "$fixtures/osv" -name '*.json' -print0 | sort -z |
+        xargs -0 sha256sum | sha256sum | cut -c1-16)
+    stamp=$(input_stamp osv-db "$records" "$packages" "$fixtures_sum")
+    if [ "$(cat "$db.stamp" 2> /dev/null)" != "$stamp" ]; then
+        say "generating $db ($records records) and $inventory"
+        rm -f "$db.stamp"
+        "$python" tests/bench/make_inputs.py osv-db --fixtures "$fixtures/osv" \
+            --records "$records" --packages "$packages" --out "$db" \
+            --inventory "$inventory"
+        echo "$stamp" > "$db.stamp"
+    fi
+    db_ready=yes
+fi
+
+synthetic_layer=$data/layer-${layer_mb}mb.tar.gz
+stamp=$(input_stamp layer "$layer_mb")
+if [ "$(cat "$synthetic_layer.stamp" 2> /dev/null)" != "$stamp" ]; then
+    say "generating $synthetic_layer"
+    rm -f "$synthetic_layer.stamp"
+    "$python" tests/bench/make_inputs.py layer \
+        --bytes "$((layer_mb * 1000000))" --out "$synthetic_layer"
+    echo "$stamp" > "$synthetic_layer.stamp"
+fi
+
+# The demo image's layer: the largest blob of its OCI layout.
+demo_blobs=$image_cache/debian-bookworm-minbase/blobs/sha256
+demo_layer=""
+if [ -d "$demo_blobs" ]; then
+    demo_layer=$(find "$demo_blobs" -type f -printf '%s %p\n' |
+        sort -n | tail -n 1 | cut -d' ' -f2-)
+fi
+
+# ---- Figures ---------------------------------------------------------------
+
+if [ "$db_ready" = yes ]; then
+    "$programs/bench_vulndb" "$db" 5 > "$parts/db_load.raw"
+    "$python" "$report" db --input "$parts/db_load.raw" \
+        --label "synthetic $records records" --out "$parts/1-db_load.json"
+else
+    "$python" "$report" skip --figure db_load --label "db load" \
+        --reason "$db_skip" --out "$parts/1-db_load.json"
+fi
+
+debian_status=$fixtures/rootfs/debian-12-minbase-mmdebstrap/var/lib/dpkg/status
+if [ "$db_ready" = yes ]; then
+    inventories=()
+    if [ -f "$debian_status" ]; then
+        inventories+=("debian-12=$debian_status")
+    else
+        "$python" "$report" skip --figure match --label "match debian-12" \
+            --reason "$debian_status not found" \
+            --out "$parts/2-match_debian.json"
+    fi
+    inventories+=("synthetic-$packages=$inventory")
+    "$programs/bench_match" "$db" Debian:12 0.2 "${inventories[@]}" \
+        > "$parts/match.raw"
+    "$python" "$report" match --input "$parts/match.raw" \
+        --out "$parts/2-match.json"
+else
+    "$python" "$report" skip --figure match --label match \
+        --reason "$db_skip" --out "$parts/2-match.json"
+fi
+
+# Each is empty when the command is there, else the reason it is not.
+igzip_missing=$(ensure_command igzip isal) || true
+bsdtar_missing=$(ensure_command bsdtar libarchive-tools) || true
+note=()
+if [ -n "$igzip_missing" ]; then
+    note=(--note "no igzip, so zlib gzread and zcat are the only \
+decompression baselines: $igzip_missing")
+fi
+
+# Times one layer: the walk and the zlib baselines, then each program
+# baseline, five times each.
+bench_layer() {
+    local label=$1 layer=$2 out=$3
+    local baselines=()
+
+    "$programs/bench_layer_walk" "$layer" 5 > "$out.raw"
+    baselines+=(--baseline "zcat=$(time_command 5 zcat "$layer")")
+    local times="skip:$igzip_missing"
+    if [ -z "$igzip_missing" ]; then
+        times=$(time_command 5 igzip -dc "$layer")
+    fi
+    baselines+=(--baseline "igzip -dc=$times")
+    times="skip:$bsdtar_missing"
+    if [ -z "$bsdtar_missing" ]; then
+        times=$(time_command 5 bsdtar -tf "$layer")
+    fi
+    baselines+=(--baseline "bsdtar -tf=$times")
+    "$python" "$report" layer --input "$out.raw" --label "$label" \
+        --out "$out" "${baselines[@]}" "${note[@]}"
+}
+
+if [ -n "$demo_layer" ]; then
+    bench_layer demo "$demo_layer" "$parts/3-layer_demo.json"
+else
+    "$python" "$report" skip --figure layer_walk --label "layer walk demo" \
+        --reason "$demo_blobs not found (make image builds it)" \
+        --out "$parts/3-layer_demo.json"
+fi
+bench_layer "synthetic-${layer_mb}mb" "$synthetic_layer" \
+    "$parts/4-layer_synthetic.json"
+
+OPTFLAGS=${OPTFLAGS:-} "$python" "$report" merge --out "$build/results.json" \
+    "$parts"/[0-9]*.json
+say "results in $build/results.json ($(($(date +%s) - started)) s)"
