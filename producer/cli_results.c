@@ -185,6 +185,27 @@ static int print_message(const rd_kafka_message_t *message,
     return 1;
 }
 
+/* Returns the exit code at the end of the topic without --follow: a stop
+ * condition that was asked for and not met is a failure. */
+static int end_of_topic(const struct results_filter *filter, long printed)
+{
+    if (filter->has_until_status) {
+        fprintf(stderr,
+                "imgassure results: no %s result yet (add --follow to wait "
+                "for one)\n",
+                scan_status_name(filter->until_status));
+        return CLI_EXIT_FAILURE;
+    }
+    if (filter->limit > 0 && printed < filter->limit) {
+        fprintf(stderr,
+                "imgassure results: only %ld of %ld results (add --follow to "
+                "wait for more)\n",
+                printed, filter->limit);
+        return CLI_EXIT_FAILURE;
+    }
+    return CLI_EXIT_OK;
+}
+
 /* Consumes until a stop condition; returns the exit code. */
 static int consume(rd_kafka_t *consumer, const struct results_filter *filter,
                    int follow, int partition_count, long timeout_s)
@@ -209,7 +230,7 @@ static int consume(rd_kafka_t *consumer, const struct results_filter *filter,
         if (message->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) {
             rd_kafka_message_destroy(message);
             if (!follow && ++partitions_at_end >= partition_count)
-                return CLI_EXIT_OK;
+                return end_of_topic(filter, printed);
             continue;
         }
         if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {

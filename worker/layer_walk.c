@@ -78,9 +78,12 @@ static enum layer_walk_result archive_failure(struct walk *walk)
 
 /*
  * Writes raw as a relative path without empty or "." components into out
- * ("./a//b/" becomes "a/b"; the root becomes ""). Returns -1 for a path
- * with a ".." component or one longer than capacity - 1 bytes. A leading
- * "/" is dropped, as tar does on extraction.
+ * ("./a//b/" becomes "a/b"; the root becomes ""). A ".." component removes
+ * the one before it and stops at the root ("a/../../b" becomes "b"), as
+ * container runtimes clean layer paths before extracting them: dropping
+ * such entries instead would let an image hide files it installs. A leading
+ * "/" is dropped, as tar does on extraction. Returns -1 for a path longer
+ * than capacity - 1 bytes.
  */
 static int path_normalize(const char *raw, char *out, size_t capacity)
 {
@@ -98,8 +101,14 @@ static int path_normalize(const char *raw, char *out, size_t capacity)
             raw += length;
             continue;
         }
-        if (length == 2 && raw[0] == '.' && raw[1] == '.')
-            return -1;
+        if (length == 2 && raw[0] == '.' && raw[1] == '.') {
+            while (used > 0 && out[used - 1] != '/')
+                used--;
+            if (used > 0)
+                used--;
+            raw += length;
+            continue;
+        }
         if (used + (used > 0) + length >= capacity)
             return -1;
 

@@ -27,8 +27,8 @@ struct layer_walk_stats {
     uint64_t kept_files;         /* regular files and hard links kept */
     uint64_t symlinks;           /* symbolic links recorded */
     uint64_t whiteouts;          /* .wh.NAME and .wh..wh..opq entries */
-    /* Entries never applied: a ".." component, a path or link target over
-     * max_path_bytes, a name that is not valid in the current locale. */
+    /* Entries never applied: a path or link target over max_path_bytes, a
+     * name that is not valid in the current locale. */
     uint64_t ignored_entries;
     /* Hard links at a kept path whose target the model does not keep, so
      * the link's contents are unknown. */

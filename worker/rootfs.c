@@ -388,8 +388,9 @@ enum rootfs_keep rootfs_classify(const char *path)
 
     if (component_is(names[0], lengths[0], "os-release"))
         return ROOTFS_KEEP;
-    if (component_is(names[0], lengths[0], "status") &&
-        component_is(names[1], lengths[1], "dpkg"))
+    /* Any folder: var/lib/dpkg may be a symbolic link to a folder of any
+     * name, and the lookup through var/lib/dpkg finds the file there. */
+    if (component_is(names[0], lengths[0], "status"))
         return ROOTFS_KEEP;
     if (component_is(names[1], lengths[1], "status.d") &&
         component_is(names[2], lengths[2], "dpkg")) {

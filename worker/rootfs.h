@@ -84,7 +84,8 @@ const struct rootfs_limits *rootfs_get_limits(const struct rootfs *fs);
  * Decides from its trailing path components whether a regular file's
  * contents are kept. Kept are:
  *   - a file named os-release,
- *   - a file named status in a folder named dpkg,
+ *   - a file named status in any folder, since var/lib/dpkg may be a
+ *     symbolic link to a folder of any name,
  *   - any file in a folder status.d inside a folder dpkg, except the
  *     *.md5sums lists,
  *   - a file named installed in apk/db.

@@ -1,6 +1,7 @@
 #include "scan.h"
 
 #include "apk.h"
+#include "avro_datum.h"
 #include "clock.h"
 #include "dpkg.h"
 #include "image_ref.h"
@@ -75,8 +76,9 @@ static int registry_failure(struct scan_context *scan,
                           what, reason, scan->ref.registry);
     case REGISTRY_TIMEOUT:
         return set_status(scan->result, SCAN_STATUS_TIMEOUT,
-                          "%s: %s; the image will be retried, or raise "
-                          "IMGASSURE_PULL_TIMEOUT_S for very large images",
+                          "%s: %s; if the registry is slow but working, "
+                          "raise IMGASSURE_PULL_TIMEOUT_S, then request a "
+                          "new scan",
                           what, reason);
     case REGISTRY_NETWORK:
         if (strstr(reason, "wrong version number") != NULL)
@@ -96,8 +98,8 @@ static int registry_failure(struct scan_context *scan,
     case REGISTRY_DIGEST_MISMATCH:
     case REGISTRY_INVALID_RESPONSE:
         return set_status(scan->result, SCAN_STATUS_PARTIAL,
-                          "%s: %s; the registry served broken content, the "
-                          "scan will be retried",
+                          "%s: %s; the registry served broken content: "
+                          "repair the image there, then request a new scan",
                           what, reason);
     case REGISTRY_ABORTED:
         return SCAN_ABANDONED;
@@ -299,8 +301,8 @@ static int walk_result_status(struct scan_context *scan, size_t index,
                           "out of memory reading layer %zu (%s)", index + 1,
                           digest);
     return set_status(scan->result, SCAN_STATUS_PARTIAL,
-                      "layer %zu (%s) could not be read: %s; the scan will "
-                      "be retried",
+                      "layer %zu (%s) could not be read: %s; repair the "
+                      "image in its registry, then request a new scan",
                       index + 1, digest, reason);
 }
 
@@ -363,6 +365,18 @@ static int scan_layers(struct scan_context *scan)
     return 0;
 }
 
+static int utf8_or_null(const char *text)
+{
+    return text == NULL || datum_utf8_valid(text, strlen(text));
+}
+
+/* Results are Avro strings, which must be UTF-8. */
+static int release_is_utf8(const struct os_release *release)
+{
+    return utf8_or_null(release->id) && utf8_or_null(release->version_id) &&
+           utf8_or_null(release->pretty_name);
+}
+
 static int read_os(struct scan_context *scan)
 {
     struct os_release release;
@@ -385,6 +399,12 @@ static int read_os(struct scan_context *scan)
                           "out of memory reading os-release");
     }
 
+    if (!release_is_utf8(&release)) {
+        os_release_clear(&release);
+        return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                          "os-release is not valid UTF-8, so the operating "
+                          "system cannot be trusted");
+    }
     scan->result->os_id = release.id ? strdup(release.id) : NULL;
     scan->result->os_version_id =
         release.version_id ? strdup(release.version_id) : NULL;
@@ -482,6 +502,11 @@ static int read_apk_packages(struct scan_context *scan)
                                       &result->package_count, errbuf,
                                       sizeof(errbuf))) {
     case APK_INVENTORY_OK:
+        if (result->package_count == 0)
+            return set_status(result, SCAN_STATUS_PARTIAL,
+                              "the apk database lists no installed packages, "
+                              "so the image cannot be matched: it was emptied "
+                              "or damaged");
         return scanned(scan, "apk");
     case APK_INVENTORY_UNREADABLE:
         return set_status(result, SCAN_STATUS_PARTIAL,
@@ -506,6 +531,11 @@ static int read_packages(struct scan_context *scan)
                                        &result->package_count, errbuf,
                                        sizeof(errbuf))) {
     case DPKG_INVENTORY_OK:
+        if (result->package_count == 0)
+            return set_status(result, SCAN_STATUS_PARTIAL,
+                              "the dpkg database lists no installed "
+                              "packages, so the image cannot be matched: it "
+                              "was emptied or damaged");
         return scanned(scan, "dpkg");
     case DPKG_INVENTORY_UNREADABLE:
         return set_status(result, SCAN_STATUS_PARTIAL,

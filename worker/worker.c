@@ -160,6 +160,14 @@ static void replace_with_error(struct scan_result *result, const char *reason)
 {
     char detail[768];
 
+    /* Everything read from the image goes: any of it may be what failed. */
+    free(result->os_id);
+    free(result->os_version_id);
+    free(result->os_pretty_name);
+    result->os_id = NULL;
+    result->os_version_id = NULL;
+    result->os_pretty_name = NULL;
+
     for (size_t i = 0; i < result->package_count; i++)
         installed_package_clear(&result->packages[i]);
     free(result->packages);
