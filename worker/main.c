@@ -35,6 +35,10 @@ static const struct option_spec worker_options[] = {
     {"delivery-timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS",
      "60000", "MILLISECONDS",
      "time to wait for Kafka to acknowledge a result before retrying"},
+    {"max-image-bytes", 0, OPTION_INT, "IMGASSURE_MAX_IMAGE_BYTES",
+     "21474836480", "BYTES",
+     "images whose compressed layers total more are not pulled "
+     "(INSUFFICIENT_RESOURCES); 0: no limit"},
     {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
      "OSV records to match against: a directory of .json files or a .zip"},
     {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
@@ -168,6 +172,8 @@ int main(int argc, char **argv)
         options_get_int(&values, "connect-timeout", 15);
     config.scan.pull_timeout_s = options_get_int(&values, "pull-timeout", 1800);
     config.scan.abort_requested = &stop_requested;
+    config.scan.max_image_bytes =
+        options_get_int(&values, "max-image-bytes", 20LL * 1024 * 1024 * 1024);
     config.scan.vulndb_max_age_ms =
         options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
     config.vulndb_path = options_get(&values, "vuln-db");

@@ -556,17 +556,35 @@ static int describe_layers(struct scan_context *scan)
     if (manifest_check_image(scan->manifest, errbuf, sizeof(errbuf)) != 0)
         return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
                           "not a container image: %s", errbuf);
-    manifest_sum_layer_sizes(scan->manifest, &total);
+    if (manifest_sum_layer_sizes(scan->manifest, &total) != 0)
+        total = INT64_MAX;
     scan->result->layer_count = (int32_t)scan->manifest->layer_count;
     scan->result->image_size_bytes = total;
     return 0;
+}
+
+/* Decided from the manifest alone, so an oversized image costs no
+ * download; after the config check, because a non-Linux image is
+ * UNSUPPORTED_OS whatever its size. */
+static int check_size(struct scan_context *scan)
+{
+    int64_t limit = scan->options->max_image_bytes;
+
+    if (limit <= 0 || scan->result->image_size_bytes <= limit)
+        return 0;
+    return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                      "the image's layers total %" PRId64
+                      " bytes, over the limit of %" PRId64
+                      " bytes (IMGASSURE_MAX_IMAGE_BYTES); no layer was "
+                      "downloaded",
+                      scan->result->image_size_bytes, limit);
 }
 
 static int run_steps(struct scan_context *scan)
 {
     static int (*const steps[])(struct scan_context *) = {
         open_client, resolve_manifest, describe_layers, check_config,
-        scan_layers, read_os,          read_packages,
+        check_size,  scan_layers,      read_os,         read_packages,
     };
 
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {

@@ -23,6 +23,9 @@ struct scan_options {
     /* A database built longer ago than this is named stale in the
      * result's detail; 0 turns the check off. */
     int64_t vulndb_max_age_ms;
+    /* Images whose layers total more bytes are INSUFFICIENT_RESOURCES
+     * without a download; 0 turns the limit off. */
+    int64_t max_image_bytes;
 };
 
 /*

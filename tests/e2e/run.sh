@@ -390,6 +390,34 @@ test_database_reloads_on_sighup() {
     [ "${after#* }" = 0 ] || fail "CVE-2023-4641 still reported after SIGHUP removed it: $after"
 }
 
+test_oversized_image_not_pulled() {
+    local request_id deadline=$((SECONDS + result_timeout_s))
+
+    stop_workers
+    "$build_dir/imgassure-worker" --worker-id e2e-size --max-image-bytes 1000 \
+        --session-timeout-ms 6000 2>>"$state_dir/worker-size.log" &
+    worker_pids+=($!)
+
+    request_id=$("$imgassure" request-scan --account e2e-size --env prod \
+        --kind KUBERNETES --image "$image" --digest "$digest") || return 1
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --request-id "$request_id" >"$state_dir/size.json"
+        if [ -s "$state_dir/size.json" ]; then
+            break
+        fi
+        sleep 1
+    done
+    /usr/bin/python3 - "$state_dir/size.json" <<'EOF'
+import json, sys
+lines = open(sys.argv[1]).read().split("\n")
+result = json.loads(lines[0])
+assert result["status"] == "INSUFFICIENT_RESOURCES", result["status"]
+assert "IMGASSURE_MAX_IMAGE_BYTES" in result["status_detail"], result["status_detail"]
+assert "no layer was downloaded" in result["status_detail"], result["status_detail"]
+assert result["package_count"] == 0, result["package_count"]
+EOF
+}
+
 echo "building and pushing the test image"
 dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     tail -n 20 "$state_dir/build-image.log"
@@ -442,6 +470,7 @@ run_test test_malformed_seen_event_goes_to_dlq
 run_test test_malformed_scan_request_goes_to_dlq
 run_test test_request_scan_rescans_on_demand
 run_test test_worker_leaves_group_on_sigterm
+run_test test_oversized_image_not_pulled
 if [ -d "$fixtures/osv/Debian" ]; then
     run_test test_database_reloads_when_files_change
     run_test test_database_reloads_on_sighup
