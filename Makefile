@@ -112,6 +112,7 @@ db:
 	dev/fetch-vulndb.sh
 
 test: deps
+	$(MAKE) format-check
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
