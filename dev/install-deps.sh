@@ -4,7 +4,7 @@
 set -eu
 
 packages="
-build-essential pkg-config clang
+build-essential pkg-config clang clang-format
 librdkafka-dev libavro-dev libhiredis-dev libarchive-dev
 libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev zlib1g-dev
 redis-server docker-registry apache2-utils
