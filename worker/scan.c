@@ -235,7 +235,7 @@ static int check_config(struct scan_context *scan)
 
 /* A layer download runs on its own thread and writes into a pipe that the
  * layer walk reads, so the walk never waits for a whole layer and the
- * layer is never held in memory. */
+ * layer is never held whole in memory (the pipe buffers 64 KiB). */
 struct layer_download {
     struct scan_context *scan;
     const struct manifest_descriptor *layer;
