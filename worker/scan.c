@@ -330,7 +330,10 @@ static int scan_layer(struct scan_context *scan, size_t index)
 
     walked =
         layer_walk_fd(scan->fs, fds[0], NULL, walk_error, sizeof(walk_error));
-    if (walked == LAYER_WALK_OK)
+    /* A corrupt layer is read to its end too: when its bytes do not match
+     * the digest, that mismatch is the cause to report, not the tar error
+     * it led to. */
+    if (walked == LAYER_WALK_OK || walked == LAYER_WALK_CORRUPT)
         drain(fds[0]);
     close(fds[0]);
     pthread_join(thread, NULL);

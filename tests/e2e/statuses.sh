@@ -1,0 +1,364 @@
+#!/bin/bash
+# End-to-end tests of the scan statuses. Each test builds an image or a
+# reference with one real cause (a Helm chart, a Windows-only index, a
+# closed port, wrong credentials, a corrupted blob). The worker must report
+# the matching status with a specific status_detail. Everything runs on
+# 127.0.0.1: the development stack, a second registry with password
+# authentication and one worker. Prints one line per test and a closing "statuses: N passed,
+# N failed" line; exits 1 when a test failed.
+set -uo pipefail
+
+repo_root=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$repo_root" || exit 1
+build_dir=${IMGASSURE_BUILD:-build}
+imgassure="$build_dir/imgassure"
+result_timeout_s=${IMGASSURE_E2E_TIMEOUT_S:-240}
+state_dir=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-statuses.XXXXXX")
+layout="$repo_root/.cache/images/debian-bookworm-minbase"
+worker_pids=()
+auth_registry_pid=""
+passed=0
+failed=0
+
+cleanup() {
+    local pid
+    for pid in "${worker_pids[@]}" $auth_registry_pid; do
+        kill -TERM "$pid" 2>/dev/null || true
+    done
+    for pid in "${worker_pids[@]}" $auth_registry_pid; do
+        wait "$pid" 2>/dev/null || true
+    done
+    dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
+    if [ "$failed" -eq 0 ]; then
+        rm -rf "$state_dir"
+    else
+        echo "logs kept in $state_dir"
+    fi
+}
+trap cleanup EXIT
+trap 'echo "interrupted"; exit 130' INT TERM
+
+# Runs one test function; its output goes to the log unless it fails.
+run_test() {
+    local name=$1
+    local log="$state_dir/test-$name.log"
+
+    if "$name" >"$log" 2>&1; then
+        echo "ok   $name"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $name"
+        sed 's/^/     | /' "$log" | tail -n 30
+        failed=$((failed + 1))
+    fi
+}
+
+fail() {
+    echo "assertion failed: $*"
+    return 1
+}
+
+setup_failed() {
+    tail -n 20 "$1"
+    echo "statuses: 0 passed, 1 failed"
+    exit 1
+}
+
+sha256_of() {
+    echo "sha256:$(sha256sum "$1" | cut -d' ' -f1)"
+}
+
+# Uploads a file as a blob of a repository of the dev registry with the
+# two-step upload of the distribution API. Prints its digest.
+push_blob() {
+    local repository=$1 file=$2 digest location separator
+
+    digest=$(sha256_of "$file")
+    location=$(curl -fsS -o /dev/null -D - -X POST \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/blobs/uploads/" |
+        tr -d '\r' | sed -n 's/^[Ll]ocation: //p') || return 1
+    [ -n "$location" ] || fail "no upload location for $repository" || return 1
+    case $location in
+    /*) location="http://$IMGASSURE_REGISTRY$location" ;;
+    esac
+    separator='?'
+    case $location in
+    *'?'*) separator='&' ;;
+    esac
+    curl -fsS -o /dev/null -X PUT -H 'Content-Type: application/octet-stream' \
+        --data-binary "@$file" "$location${separator}digest=$digest" || return 1
+    echo "$digest"
+}
+
+# Stores a manifest or index under a tag; prints its digest.
+push_manifest() {
+    local repository=$1 tag=$2 media_type=$3 file=$4
+
+    curl -fsS -o /dev/null -X PUT -H "Content-Type: $media_type" \
+        --data-binary "@$file" \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/manifests/$tag" || return 1
+    sha256_of "$file"
+}
+
+# Prints a descriptor object for a file pushed as digest.
+descriptor() {
+    local media_type=$1 digest=$2 file=$3
+    printf '{"mediaType":"%s","digest":"%s","size":%s}' "$media_type" \
+        "$digest" "$(stat -c %s "$file")"
+}
+
+# Requests a scan of an image reference (and optional digest) and writes
+# the first result of the request to $state_dir/<name>.json.
+scan_to_file() {
+    local name=$1 account=$2 reference=$3 digest=${4:-} request_id
+    local deadline=$((SECONDS + result_timeout_s)) digest_option=()
+
+    [ -z "$digest" ] || digest_option=(--digest "$digest")
+    request_id=$("$imgassure" request-scan --account "$account" --env prod \
+        --image "$reference" "${digest_option[@]}") || return 1
+    echo "request $request_id for $reference"
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --request-id "$request_id" |
+            head -n 1 >"$state_dir/$name.json"
+        if [ -s "$state_dir/$name.json" ]; then
+            cat "$state_dir/$name.json"
+            return 0
+        fi
+        sleep 1
+    done
+    fail "no result for request $request_id within ${result_timeout_s}s"
+}
+
+# Checks the status of a result and that its detail contains every phrase.
+expect_status() {
+    local name=$1 wanted=$2
+    shift 2
+
+    /usr/bin/python3 - "$state_dir/$name.json" "$wanted" "$@" <<'EOF'
+import json, sys
+result = json.loads(open(sys.argv[1]).readline())
+wanted, phrases = sys.argv[2], sys.argv[3:]
+detail = result.get("status_detail") or ""
+assert result["status"] == wanted, "status %s, expected %s: %s" % (
+    result["status"], wanted, detail)
+assert detail.strip(), "empty status_detail"
+for phrase in phrases:
+    assert phrase in detail, "status_detail lacks %r: %s" % (phrase, detail)
+assert result["package_count"] == 0, result["package_count"]
+print("%s: %s" % (result["status"], detail))
+EOF
+}
+
+test_helm_chart_is_not_an_image() {
+    local work="$state_dir/helm" repository=charts/demo config layer
+    mkdir -p "$work/chart/demo/templates" || return 1
+    printf 'apiVersion: v2\nname: demo\nversion: 0.1.0\n' >"$work/chart/demo/Chart.yaml"
+    printf 'replicaCount: 1\n' >"$work/chart/demo/values.yaml"
+    tar -C "$work/chart" -czf "$work/chart.tgz" demo || return 1
+    printf '{"name":"demo","version":"0.1.0","apiVersion":"v2"}' >"$work/config.json"
+
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/chart.tgz") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
+        "$(descriptor application/vnd.cncf.helm.config.v1+json "$config" "$work/config.json")" \
+        "$(descriptor application/vnd.cncf.helm.chart.content.v1.tar+gzip "$layer" "$work/chart.tgz")" \
+        >"$work/manifest.json"
+    push_manifest "$repository" 0.1.0 application/vnd.oci.image.manifest.v1+json \
+        "$work/manifest.json" || return 1
+
+    scan_to_file helm status-helm "$IMGASSURE_REGISTRY/$repository:0.1.0" || return 1
+    expect_status helm NOT_AN_IMAGE "application/vnd.cncf.helm.config.v1+json" \
+        "not a container image"
+}
+
+test_cosign_signature_is_not_an_image() {
+    local work="$state_dir/cosign" repository=demo/signed config layer
+    mkdir -p "$work" || return 1
+    printf '{"critical":{"identity":{"docker-reference":"%s/demo/signed"},"image":{"docker-manifest-digest":"sha256:%064d"},"type":"cosign container image signature"},"optional":null}' \
+        "$IMGASSURE_REGISTRY" 0 >"$work/payload.json"
+    printf '{"architecture":"","config":{},"created":"0001-01-01T00:00:00Z","os":"","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$(sha256_of "$work/payload.json")" >"$work/config.json"
+
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/payload.json") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
+        "$(descriptor application/vnd.oci.image.config.v1+json "$config" "$work/config.json")" \
+        "$(descriptor application/vnd.dev.cosign.simplesigning.v1+json "$layer" "$work/payload.json")" \
+        >"$work/manifest.json"
+    push_manifest "$repository" sha256-0.sig application/vnd.oci.image.manifest.v1+json \
+        "$work/manifest.json" || return 1
+
+    scan_to_file cosign status-cosign "$IMGASSURE_REGISTRY/$repository:sha256-0.sig" ||
+        return 1
+    expect_status cosign NOT_AN_IMAGE "application/vnd.dev.cosign.simplesigning.v1+json" \
+        "not a tar layer"
+}
+
+# Pushes one Windows image manifest (config and a small layer) and prints
+# its index entry.
+push_windows_child() {
+    local repository=$1 work=$2 os_version=$3 config layer digest
+    mkdir -p "$work/rootfs/Files" || return 1
+    printf 'MZ\220\0' >"$work/rootfs/Files/app.exe"
+    tar -C "$work/rootfs" -cf "$work/layer.tar" Files || return 1
+    gzip -n -c "$work/layer.tar" >"$work/layer.tar.gz" || return 1
+    printf '{"architecture":"amd64","os":"windows","os.version":"%s","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$os_version" "$(sha256_of "$work/layer.tar")" >"$work/config.json"
+
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/layer.tar.gz") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
+        "$(descriptor application/vnd.oci.image.config.v1+json "$config" "$work/config.json")" \
+        "$(descriptor application/vnd.oci.image.layer.v1.tar+gzip "$layer" "$work/layer.tar.gz")" \
+        >"$work/manifest.json"
+    digest=$(push_manifest "$repository" "$os_version" \
+        application/vnd.oci.image.manifest.v1+json "$work/manifest.json") || return 1
+    printf '{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"windows","os.version":"%s"}}' \
+        "$digest" "$(stat -c %s "$work/manifest.json")" "$os_version"
+}
+
+test_windows_only_index_is_unsupported_os() {
+    local work="$state_dir/windows" repository=demo/windows first second
+    first=$(push_windows_child "$repository" "$work/ltsc2022" 10.0.20348.2227) || return 1
+    second=$(push_windows_child "$repository" "$work/ltsc2019" 10.0.17763.5329) || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s,%s]}' \
+        "$first" "$second" >"$work/index.json"
+    push_manifest "$repository" latest application/vnd.oci.image.index.v1+json \
+        "$work/index.json" || return 1
+
+    scan_to_file windows status-windows "$IMGASSURE_REGISTRY/$repository:latest" || return 1
+    expect_status windows UNSUPPORTED_OS "windows" "no linux/amd64 image in index" \
+        "imgassure scans Linux images only"
+}
+
+test_scratch_image_is_unsupported_os() {
+    local work="$state_dir/scratch" repository=demo/scratch config layer
+    mkdir -p "$work/rootfs" || return 1
+    # An ELF header is enough to look like a static binary.
+    printf '\177ELF\002\001\001\000static binary' >"$work/rootfs/server"
+    chmod 755 "$work/rootfs/server"
+    tar -C "$work/rootfs" --owner=0 --group=0 -cf "$work/layer.tar" server || return 1
+    gzip -n -c "$work/layer.tar" >"$work/layer.tar.gz" || return 1
+    printf '{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/server"]},"rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$(sha256_of "$work/layer.tar")" >"$work/config.json"
+
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/layer.tar.gz") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
+        "$(descriptor application/vnd.oci.image.config.v1+json "$config" "$work/config.json")" \
+        "$(descriptor application/vnd.oci.image.layer.v1.tar+gzip "$layer" "$work/layer.tar.gz")" \
+        >"$work/manifest.json"
+    push_manifest "$repository" v1 application/vnd.oci.image.manifest.v1+json \
+        "$work/manifest.json" || return 1
+
+    scan_to_file scratch status-scratch "$IMGASSURE_REGISTRY/$repository:v1" || return 1
+    expect_status scratch UNSUPPORTED_OS "no operating system found" "os-release"
+}
+
+test_closed_port_is_network_error() {
+    scan_to_file closed status-closed "127.0.0.1:$closed_port/demo/debian:bookworm" ||
+        return 1
+    expect_status closed NETWORK_ERROR "manifest fetch failed" \
+        "check that the workers can reach 127.0.0.1:$closed_port"
+}
+
+test_wrong_password_is_unauthorized() {
+    scan_to_file wrong-password status-unauthorized \
+        "$auth_registry/demo/debian:bookworm" || return 1
+    expect_status wrong-password UNAUTHORIZED "manifest fetch failed" \
+        "give the workers credentials for $auth_registry"
+}
+
+test_corrupted_layer_is_partial() {
+    local repository=demo/corrupted layer blob size
+
+    skopeo copy -q --dest-tls-verify=false "oci:$layout:bookworm" \
+        "docker://$IMGASSURE_REGISTRY/$repository:bookworm" || return 1
+    layer=$(curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/manifests/bookworm" |
+        /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["layers"][0]["digest"])') ||
+        return 1
+    blob="$state_dir/registry/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer#sha256:}/data"
+    [ -f "$blob" ] || fail "no blob file $blob" || return 1
+    size=$(stat -c %s "$blob")
+    # Same size, different bytes in the middle, so only the digest check
+    # can detect the change.
+    printf 'corrupted by statuses.sh' |
+        dd of="$blob" bs=1 seek=$((size / 2)) conv=notrunc status=none || return 1
+    [ "$(stat -c %s "$blob")" -eq "$size" ] || fail "blob size changed" || return 1
+    [ "$(sha256_of "$blob")" != "$layer" ] || fail "blob unchanged" || return 1
+
+    scan_to_file corrupted status-corrupted "$IMGASSURE_REGISTRY/$repository:bookworm" ||
+        return 1
+    expect_status corrupted PARTIAL "$layer" "blob hashes to"
+}
+
+# A registry of its own that requires a password, on plain HTTP.
+start_auth_registry() {
+    local port deadline
+    port=$(dev/free-port.sh) || return 1
+    auth_registry="127.0.0.1:$port"
+    mkdir -p "$state_dir/auth-registry" || return 1
+    htpasswd -Bbn user right >"$state_dir/auth-registry/htpasswd" || return 1
+    cat >"$state_dir/auth-registry/config.yml" <<EOF
+version: 0.1
+log:
+  level: info
+storage:
+  filesystem:
+    rootdirectory: $state_dir/auth-registry/data
+http:
+  addr: $auth_registry
+auth:
+  htpasswd:
+    realm: statuses-test
+    path: $state_dir/auth-registry/htpasswd
+EOF
+    docker-registry serve "$state_dir/auth-registry/config.yml" \
+        </dev/null >"$state_dir/auth-registry.log" 2>&1 &
+    auth_registry_pid=$!
+    deadline=$((SECONDS + 30))
+    # Returns 401 to a request without credentials once it listens.
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$auth_registry/v2/")" = 401 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        kill -0 "$auth_registry_pid" 2>/dev/null || return 1
+        sleep 0.2
+    done
+    [ "$(curl -s -o /dev/null -w '%{http_code}' -u user:right "http://$auth_registry/v2/")" = 200 ] ||
+        return 1
+    skopeo copy -q --dest-creds user:right --dest-tls-verify=false \
+        "oci:$layout:bookworm" "docker://$auth_registry/demo/debian:bookworm" || return 1
+    printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$auth_registry" \
+        "$(printf 'user:wrong' | base64)" >"$state_dir/auth.json"
+}
+
+echo "building the test image"
+dev/build-image.sh >"$state_dir/build-image.log" 2>&1 ||
+    setup_failed "$state_dir/build-image.log"
+dev/stack.sh start "$state_dir" >"$state_dir/stack.log" 2>&1 ||
+    setup_failed "$state_dir/stack.log"
+# shellcheck source=/dev/null
+. "$state_dir/env"
+start_auth_registry >"$state_dir/auth-setup.log" 2>&1 || {
+    cat "$state_dir/auth-registry.log" >>"$state_dir/auth-setup.log"
+    setup_failed "$state_dir/auth-setup.log"
+}
+# A port that was free a moment ago; nothing in this script listens on it.
+closed_port=$(dev/free-port.sh) || exit 1
+
+"$build_dir/imgassure-worker" --worker-id e2e-statuses --session-timeout-ms 6000 \
+    --auth-file "$state_dir/auth.json" \
+    --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port" \
+    2>>"$state_dir/worker.log" &
+worker_pids+=($!)
+
+run_test test_helm_chart_is_not_an_image
+run_test test_cosign_signature_is_not_an_image
+run_test test_windows_only_index_is_unsupported_os
+run_test test_scratch_image_is_unsupported_os
+run_test test_closed_port_is_network_error
+run_test test_wrong_password_is_unauthorized
+run_test test_corrupted_layer_is_partial
+
+echo "statuses: $passed passed, $failed failed"
+[ "$failed" -eq 0 ]
