@@ -69,10 +69,14 @@ static int registry_failure(struct scan_context *scan,
 {
     switch (status) {
     case REGISTRY_UNAUTHORIZED:
+        if (strstr(reason, "certificate") != NULL)
+            return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
+                              "%s: %s; add the CA that signed the "
+                              "certificate of %s to the workers' trust store",
+                              what, reason, scan->ref.registry);
         return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
                           "%s: %s; give the workers credentials for %s in "
-                          "their auth file, or trust the registry's "
-                          "certificate",
+                          "their auth file (IMGASSURE_AUTH_FILE)",
                           what, reason, scan->ref.registry);
     case REGISTRY_TIMEOUT:
         return set_status(scan->result, SCAN_STATUS_TIMEOUT,
@@ -558,7 +562,9 @@ static int describe_layers(struct scan_context *scan)
 
     if (manifest_check_image(scan->manifest, errbuf, sizeof(errbuf)) != 0)
         return set_status(scan->result, SCAN_STATUS_NOT_AN_IMAGE,
-                          "not a container image: %s", errbuf);
+                          "%s; imgassure scans container images only, so "
+                          "nothing needs doing",
+                          errbuf);
     if (manifest_sum_layer_sizes(scan->manifest, &total) != 0)
         total = INT64_MAX;
     scan->result->layer_count = (int32_t)scan->manifest->layer_count;
