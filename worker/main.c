@@ -35,6 +35,12 @@ static const struct option_spec worker_options[] = {
     {"delivery-timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS",
      "60000", "MILLISECONDS",
      "time to wait for Kafka to acknowledge a result before retrying"},
+    {"retry-backoff", 0, OPTION_INT, "IMGASSURE_RETRY_BACKOFF_S", "60",
+     "SECONDS",
+     "delay before a PARTIAL or INTERNAL_ERROR scan runs again, doubled "
+     "with each attempt"},
+    {"retry-max-attempts", 0, OPTION_INT, "IMGASSURE_RETRY_MAX_ATTEMPTS", "5",
+     "COUNT", "attempts in all for a failing scan (1: never retry)"},
     {"max-image-bytes", 0, OPTION_INT, "IMGASSURE_MAX_IMAGE_BYTES",
      "21474836480", "BYTES",
      "images whose compressed layers total more are not pulled "
@@ -161,6 +167,9 @@ int main(int argc, char **argv)
     config.worker_id = options_get(&values, "worker-id");
     if (config.worker_id == NULL)
         config.worker_id = default_id;
+    config.retry_backoff_s = options_get_int(&values, "retry-backoff", 60);
+    config.retry_max_attempts =
+        (int)options_get_int(&values, "retry-max-attempts", 5);
     config.session_timeout_ms =
         (int)options_get_int(&values, "session-timeout-ms", 45000);
     config.delivery_timeout_ms =

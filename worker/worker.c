@@ -9,6 +9,7 @@
 #include "kafka.h"
 #include "location.h"
 #include "log.h"
+#include "retry_queue.h"
 #include "vulndb_reload.h"
 
 #include <errno.h>
@@ -35,6 +36,8 @@ struct worker {
     rd_kafka_t *producer;
     struct image_state_store *state;
     struct vulndb_reload *vulndb; /* NULL without a database */
+    struct retry_queue *retries;  /* NULL when retries are off */
+    int64_t next_schedule_ms;
     char seen_topic[256];
     char requests_topic[256];
     char results_topic[256];
@@ -392,6 +395,172 @@ static enum outcome publish_scan(struct worker *worker,
     return store_result(worker, result);
 }
 
+/* PARTIAL and INTERNAL_ERROR may pass by themselves (a registry repaired,
+ * a transient fault); the other statuses need someone to act. */
+static int retried_automatically(enum scan_status status)
+{
+    return status == SCAN_STATUS_PARTIAL ||
+           status == SCAN_STATUS_INTERNAL_ERROR;
+}
+
+/* Decides whether the failed scan runs again and says so in the result:
+ * the backoff doubles with each attempt, up to the configured count. */
+static void plan_retry(struct worker *worker,
+                       const struct scan_request *request,
+                       struct scan_result *result)
+{
+    const struct worker_config *config = worker->config;
+    int attempt = request->attempt > 0 ? request->attempt : 1;
+    int64_t backoff_ms = config->retry_backoff_s * 1000;
+    char detail[1400], when[32];
+    time_t due_s;
+    struct tm parts;
+
+    if (!retried_automatically(result->status) || worker->retries == NULL ||
+        result->status_detail == NULL)
+        return;
+    if (attempt >= config->retry_max_attempts) {
+        snprintf(detail, sizeof(detail),
+                 "%s; attempt %d of %d, no further automatic attempts: "
+                 "request a new scan once the cause is fixed",
+                 result->status_detail, attempt, config->retry_max_attempts);
+    } else {
+        for (int i = 1; i < attempt && backoff_ms < 86400000; i++)
+            backoff_ms *= 2;
+        result->next_attempt_at_ms = result->finished_at_ms + backoff_ms;
+        due_s = (time_t)(result->next_attempt_at_ms / 1000);
+        gmtime_r(&due_s, &parts);
+        strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &parts);
+        snprintf(
+            detail, sizeof(detail), "%s; attempt %d of %d, next attempt at %s",
+            result->status_detail, attempt, config->retry_max_attempts, when);
+    }
+    free(result->status_detail);
+    result->status_detail = strdup(detail);
+}
+
+/* Queues the next attempt in Redis, retrying until it is stored or the
+ * worker stops: the failed result is already published and says when the
+ * next attempt comes. */
+static enum outcome schedule_retry(struct worker *worker,
+                                   const struct scan_request *request,
+                                   int64_t due_ms)
+{
+    struct scan_request next = *request;
+    unsigned char *value = NULL;
+    size_t value_size;
+    int backoff_ms = RETRY_BACKOFF_FIRST_MS;
+    char errbuf[512];
+
+    next.reason = SCAN_REASON_RESCHEDULED;
+    next.attempt = (request->attempt > 0 ? request->attempt : 1) + 1;
+    next.not_before_ms = due_ms;
+    next.requested_at_ms = clock_now_ms();
+    if (scan_request_encode(&next, &value, &value_size, errbuf,
+                            sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "SCAN",
+                  "cannot encode the next attempt: %s "
+                  "request=%s",
+                  errbuf, request->request_id);
+        return OUTCOME_DONE;
+    }
+
+    while (retry_queue_add(worker->retries, value, value_size, due_ms, errbuf,
+                           sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms", errbuf,
+                  request->request_id, backoff_ms);
+        for (int slept = 0; slept < backoff_ms; slept += 100) {
+            if (*worker->stop) {
+                free(value);
+                return OUTCOME_ABANDONED;
+            }
+            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        }
+        backoff_ms = backoff_ms * 2 > RETRY_BACKOFF_MAX_MS
+                         ? RETRY_BACKOFF_MAX_MS
+                         : backoff_ms * 2;
+    }
+    free(value);
+    log_write(LOG_INFO, "SCAN",
+              "next attempt scheduled request=%s attempt=%d "
+              "due_ms=%" PRId64,
+              request->request_id, next.attempt, due_ms);
+    return OUTCOME_DONE;
+}
+
+/* Moves one due request from the Redis queue to scan.requests; removes it
+ * from the queue only after Kafka acknowledged it. */
+static void reschedule_one(struct worker *worker, const unsigned char *value,
+                           size_t value_size)
+{
+    struct scan_request request;
+    struct kafka_delivery delivery;
+    struct kafka_delivery *deliveries[] = {&delivery};
+    char key[1024], errbuf[512];
+
+    memset(&request, 0, sizeof(request));
+    if (scan_request_decode(value, value_size, &request, errbuf,
+                            sizeof(errbuf)) != 0 ||
+        location_format_key(&request.image, key, sizeof(key)) != 0) {
+        log_write(LOG_ERR, "SCAN", "dropping an undecodable retry: %s", errbuf);
+        retry_queue_remove(worker->retries, value, value_size, errbuf,
+                           sizeof(errbuf));
+        scan_request_clear(&request);
+        return;
+    }
+
+    if (kafka_produce(worker->producer, worker->requests_topic, key,
+                      strlen(key), value, value_size, NULL, &delivery, errbuf,
+                      sizeof(errbuf)) != 0 ||
+        kafka_wait_deliveries(worker->producer, deliveries, 1,
+                              worker->config->delivery_timeout_ms, errbuf,
+                              sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "KAFKA",
+                  "rescheduling failed, kept in the queue: "
+                  "%s request=%s",
+                  errbuf, request.request_id);
+    } else if (retry_queue_remove(worker->retries, value, value_size, errbuf,
+                                  sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "REDIS", "%s request=%s", errbuf,
+                  request.request_id);
+    } else {
+        log_write(LOG_INFO, "SCAN", "rescheduled request=%s attempt=%d",
+                  request.request_id, request.attempt);
+    }
+    scan_request_clear(&request);
+}
+
+/* Once a second: the lease holder moves due retries to scan.requests. */
+static void run_scheduler(struct worker *worker)
+{
+    unsigned char *values[32];
+    size_t sizes[32];
+    int64_t now = clock_now_ms();
+    char errbuf[512];
+    int count, held;
+
+    if (worker->retries == NULL ||
+        clock_monotonic_ms() < worker->next_schedule_ms)
+        return;
+    worker->next_schedule_ms = clock_monotonic_ms() + 1000;
+
+    held = retry_queue_hold_lease(worker->retries, worker->config->worker_id,
+                                  10000, errbuf, sizeof(errbuf));
+    if (held <= 0) {
+        if (held < 0)
+            log_write(LOG_WARNING, "REDIS", "%s", errbuf);
+        return;
+    }
+    count = retry_queue_due(worker->retries, now, values, sizes, 32, errbuf,
+                            sizeof(errbuf));
+    if (count < 0)
+        log_write(LOG_WARNING, "REDIS", "%s", errbuf);
+    for (int i = 0; i < count; i++) {
+        reschedule_one(worker, values[i], sizes[i]);
+        free(values[i]);
+    }
+}
+
 static enum outcome handle_request(struct worker *worker,
                                    const rd_kafka_message_t *message)
 {
@@ -426,7 +595,11 @@ static enum outcome handle_request(struct worker *worker,
         outcome = OUTCOME_ABANDONED;
     } else {
         result.finished_at_ms = clock_now_ms();
+        plan_retry(worker, &request, &result);
         outcome = publish_scan(worker, &result);
+        if (outcome == OUTCOME_DONE && result.next_attempt_at_ms > 0)
+            outcome =
+                schedule_retry(worker, &request, result.next_attempt_at_ms);
     }
     scan_request_clear(&request);
     scan_result_clear(&result);
@@ -510,6 +683,7 @@ static void consume(struct worker *worker)
         }
 
         rd_kafka_poll(worker->producer, 0);
+        run_scheduler(worker);
         if (message == NULL)
             continue;
         if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -667,6 +841,12 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
                  reason);
         return -1;
     }
+    if (config->retry_max_attempts > 1) {
+        worker->retries =
+            retry_queue_connect(config->redis_url, errbuf, errbuf_size);
+        if (worker->retries == NULL)
+            return -1;
+    }
     if (config->vulndb_path != NULL) {
         worker->vulndb = vulndb_reload_new(
             config->vulndb_path, config->cve_path,
@@ -703,6 +883,7 @@ static void stop_worker(struct worker *worker)
     }
     image_state_free(worker->state);
     vulndb_reload_free(worker->vulndb);
+    retry_queue_free(worker->retries);
 }
 
 int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop)

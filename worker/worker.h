@@ -22,6 +22,10 @@ struct worker_config {
     const char *worker_id;
     int delivery_timeout_ms;
     int session_timeout_ms; /* consumer group session; 0: librdkafka's */
+    /* PARTIAL and INTERNAL_ERROR scans run again after retry_backoff_s,
+     * doubling each time, up to retry_max_attempts in all (1: never). */
+    long retry_backoff_s;
+    int retry_max_attempts;
     struct scan_options scan;
     /* OSV records to match against (directory or zip), or NULL. */
     const char *vulndb_path;

@@ -279,8 +279,10 @@ test_corrupted_layer_is_partial() {
         /usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["layers"][0]["digest"])') ||
         return 1
     blob="$state_dir/registry/docker/registry/v2/blobs/sha256/${layer:7:2}/${layer#sha256:}/data"
+    blob_of_corrupted=$blob
     [ -f "$blob" ] || fail "no blob file $blob" || return 1
     size=$(stat -c %s "$blob")
+    cp "$blob" "$state_dir/layer.original" || return 1
     # Same size, different bytes in the middle, so only the digest check
     # can detect the change.
     printf 'corrupted by statuses.sh' |
@@ -290,7 +292,34 @@ test_corrupted_layer_is_partial() {
 
     scan_to_file corrupted status-corrupted "$IMGASSURE_REGISTRY/$repository:bookworm" ||
         return 1
-    expect_status corrupted PARTIAL "$layer" "blob hashes to"
+    expect_status corrupted PARTIAL "$layer" "blob hashes to" \
+        "attempt 1 of 3, next attempt at"
+}
+
+# The layer corrupted above is repaired in the registry; the scheduled
+# retry must scan it to SCANNED without anyone asking.
+test_repaired_layer_rescanned_by_itself() {
+    local request_id deadline=$((SECONDS + result_timeout_s))
+
+    request_id=$(/usr/bin/python3 -c 'import json, sys
+print(json.loads(open(sys.argv[1]).readline())["request_id"])' \
+        "$state_dir/corrupted.json") || return 1
+    cp "$state_dir/layer.original" "$blob_of_corrupted" || return 1
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --request-id "$request_id" >"$state_dir/repaired.json"
+        # The retry may have run once more before the repair landed, so any
+        # attempt after the first counts.
+        if /usr/bin/python3 -c 'import json, sys
+results = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+sys.exit(0 if any(r["status"] == "SCANNED" and r["attempt"] >= 2
+                  for r in results) else 1)' "$state_dir/repaired.json"; then
+            grep -q "rescheduled request=$request_id attempt=" "$state_dir/worker.log" ||
+                fail "no rescheduling line in the worker log"
+            return
+        fi
+        sleep 1
+    done
+    fail "request $request_id was not rescanned to SCANNED after the repair"
 }
 
 # A registry of its own that requires a password, on plain HTTP.
@@ -347,6 +376,7 @@ start_auth_registry >"$state_dir/auth-setup.log" 2>&1 || {
 closed_port=$(dev/free-port.sh) || exit 1
 
 "$build_dir/imgassure-worker" --worker-id e2e-statuses --session-timeout-ms 6000 \
+    --retry-backoff 2 --retry-max-attempts 3 \
     --auth-file "$state_dir/auth.json" \
     --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port" \
     2>>"$state_dir/worker.log" &
@@ -359,6 +389,7 @@ run_test test_scratch_image_is_unsupported_os
 run_test test_closed_port_is_network_error
 run_test test_wrong_password_is_unauthorized
 run_test test_corrupted_layer_is_partial
+run_test test_repaired_layer_rescanned_by_itself
 
 echo "statuses: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
