@@ -221,6 +221,20 @@ static int produce_request(struct worker *worker,
 
 /* Retries a Redis write with backoff until it succeeds or shutdown starts:
  * the result is already delivered, so giving up would lose the state. */
+/* Sleeps *backoff_ms in short steps, then doubles it up to the maximum.
+ * Returns -1 as soon as the worker is stopping, else 0. */
+static int back_off(struct worker *worker, int *backoff_ms)
+{
+    for (int slept = 0; slept < *backoff_ms; slept += 100) {
+        if (*worker->stop)
+            return -1;
+        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+    }
+    *backoff_ms = *backoff_ms * 2 > RETRY_BACKOFF_MAX_MS ? RETRY_BACKOFF_MAX_MS
+                                                         : *backoff_ms * 2;
+    return 0;
+}
+
 static enum outcome store_result(struct worker *worker,
                                  const struct scan_result *result)
 {
@@ -231,14 +245,8 @@ static enum outcome store_result(struct worker *worker,
                                      sizeof(errbuf)) != 0) {
         log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms", errbuf,
                   result->request_id, backoff_ms);
-        for (int slept = 0; slept < backoff_ms; slept += 100) {
-            if (*worker->stop)
-                return OUTCOME_ABANDONED;
-            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
-        }
-        backoff_ms = backoff_ms * 2 > RETRY_BACKOFF_MAX_MS
-                         ? RETRY_BACKOFF_MAX_MS
-                         : backoff_ms * 2;
+        if (back_off(worker, &backoff_ms) != 0)
+            return OUTCOME_ABANDONED;
     }
     return OUTCOME_DONE;
 }
@@ -469,16 +477,10 @@ static enum outcome schedule_retry(struct worker *worker,
                            sizeof(errbuf)) != 0) {
         log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms", errbuf,
                   request->request_id, backoff_ms);
-        for (int slept = 0; slept < backoff_ms; slept += 100) {
-            if (*worker->stop) {
-                free(value);
-                return OUTCOME_ABANDONED;
-            }
-            nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
+        if (back_off(worker, &backoff_ms) != 0) {
+            free(value);
+            return OUTCOME_ABANDONED;
         }
-        backoff_ms = backoff_ms * 2 > RETRY_BACKOFF_MAX_MS
-                         ? RETRY_BACKOFF_MAX_MS
-                         : backoff_ms * 2;
     }
     free(value);
     log_write(LOG_INFO, "SCAN",
@@ -640,12 +642,8 @@ static void retry_later(struct worker *worker,
     }
     rd_kafka_topic_partition_list_destroy(position);
 
-    for (int slept = 0; slept < worker->retry_backoff_ms && !*worker->stop;
-         slept += 100)
-        nanosleep(&(struct timespec){0, 100 * 1000000L}, NULL);
-    worker->retry_backoff_ms = worker->retry_backoff_ms * 2;
-    if (worker->retry_backoff_ms > RETRY_BACKOFF_MAX_MS)
-        worker->retry_backoff_ms = RETRY_BACKOFF_MAX_MS;
+    /* Stopping ends the wait early; the message stays uncommitted. */
+    back_off(worker, &worker->retry_backoff_ms);
 }
 
 static void handle_message(struct worker *worker,
