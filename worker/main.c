@@ -32,6 +32,12 @@ static const struct option_spec worker_options[] = {
      "SECONDS", "time allowed to connect to a registry"},
     {"pull-timeout", 0, OPTION_INT, "IMGASSURE_PULL_TIMEOUT_S", "1800",
      "SECONDS", "time allowed for one registry request, a layer included"},
+    {"low-speed-limit", 0, OPTION_INT, "IMGASSURE_LOW_SPEED_BYTES_S", "1024",
+     "BYTES_PER_SECOND",
+     "a registry transfer slower than this for the low-speed window times "
+     "out"},
+    {"low-speed-window", 0, OPTION_INT, "IMGASSURE_LOW_SPEED_WINDOW_S", "60",
+     "SECONDS", "how long a transfer may stay below the low-speed limit"},
     {"delivery-timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS",
      "60000", "MILLISECONDS",
      "time to wait for Kafka to acknowledge a result before retrying"},
@@ -179,6 +185,10 @@ int main(int argc, char **argv)
         options_get(&values, "insecure-registries");
     config.scan.connect_timeout_s =
         options_get_int(&values, "connect-timeout", 15);
+    config.scan.low_speed_bytes_per_s =
+        options_get_int(&values, "low-speed-limit", 1024);
+    config.scan.low_speed_window_s =
+        options_get_int(&values, "low-speed-window", 60);
     config.scan.pull_timeout_s = options_get_int(&values, "pull-timeout", 1800);
     config.scan.abort_requested = &stop_requested;
     config.scan.max_image_bytes =

@@ -81,8 +81,9 @@ static int registry_failure(struct scan_context *scan,
     case REGISTRY_TIMEOUT:
         return set_status(scan->result, SCAN_STATUS_TIMEOUT,
                           "%s: %s; if the registry is slow but working, "
-                          "raise IMGASSURE_PULL_TIMEOUT_S, then request a "
-                          "new scan",
+                          "raise IMGASSURE_PULL_TIMEOUT_S or lower "
+                          "IMGASSURE_LOW_SPEED_BYTES_S, then request a new "
+                          "scan",
                           what, reason);
     case REGISTRY_NETWORK:
         if (strstr(reason, "wrong version number") != NULL)
@@ -125,6 +126,11 @@ static int open_client(struct scan_context *scan)
         options.connect_timeout_s = scan->options->connect_timeout_s;
     if (scan->options->pull_timeout_s > 0)
         options.total_timeout_s = scan->options->pull_timeout_s;
+    if (scan->options->low_speed_bytes_per_s > 0 &&
+        scan->options->low_speed_window_s > 0) {
+        options.low_speed_bytes_per_s = scan->options->low_speed_bytes_per_s;
+        options.low_speed_time_s = scan->options->low_speed_window_s;
+    }
 
     scan->client = registry_client_new(&options, errbuf, sizeof(errbuf));
     if (scan->client == NULL)

@@ -16,6 +16,10 @@ struct scan_options {
     const char *insecure_registries; /* comma-separated host:port, or NULL */
     long connect_timeout_s;
     long pull_timeout_s;
+    /* A transfer slower than low_speed_bytes_per_s for low_speed_window_s
+     * times out; 0 in either keeps the registry client's default. */
+    long low_speed_bytes_per_s;
+    long low_speed_window_s;
     const volatile sig_atomic_t *abort_requested; /* may be NULL */
     /* The database to match against, or NULL: the result then says that
      * vulnerabilities were not matched. */

@@ -19,13 +19,14 @@ worker_pids=()
 auth_registry_pid=""
 passed=0
 failed=0
+stall_pid=""
 
 cleanup() {
     local pid
-    for pid in "${worker_pids[@]}" $auth_registry_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${worker_pids[@]}" $auth_registry_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid; do
         wait "$pid" 2>/dev/null || true
     done
     dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
@@ -255,6 +256,12 @@ test_scratch_image_is_unsupported_os() {
     expect_status scratch UNSUPPORTED_OS "no operating system found" "os-release"
 }
 
+test_stalled_registry_is_timeout() {
+    scan_to_file stalled status-stalled "127.0.0.1:$stall_port/demo/debian:bookworm" ||
+        return 1
+    expect_status stalled TIMEOUT "manifest fetch failed" "IMGASSURE_LOW_SPEED_BYTES_S"
+}
+
 test_closed_port_is_network_error() {
     scan_to_file closed status-closed "127.0.0.1:$closed_port/demo/debian:bookworm" ||
         return 1
@@ -375,10 +382,32 @@ start_auth_registry >"$state_dir/auth-setup.log" 2>&1 || {
 # A port that was free a moment ago; nothing in this script listens on it.
 closed_port=$(dev/free-port.sh) || exit 1
 
+# A registry that starts every answer and then stalls.
+stall_port=$(dev/free-port.sh) || exit 1
+/usr/bin/python3 - "$stall_port" >"$state_dir/stall.log" 2>&1 <<'EOF' &
+import socket, sys, threading, time
+server = socket.socket()
+server.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+server.bind(("127.0.0.1", int(sys.argv[1])))
+server.listen(16)
+def stall(connection):
+    connection.recv(65536)
+    connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: "
+                       b"application/vnd.oci.image.manifest.v1+json\r\n"
+                       b"Content-Length: 5000\r\n\r\n{")
+    time.sleep(600)
+deadline = time.time() + 600
+while time.time() < deadline:
+    connection, _ = server.accept()
+    threading.Thread(target=stall, args=(connection,), daemon=True).start()
+EOF
+stall_pid=$!
+
 "$build_dir/imgassure-worker" --worker-id e2e-statuses --session-timeout-ms 6000 \
     --retry-backoff 2 --retry-max-attempts 3 \
     --auth-file "$state_dir/auth.json" \
-    --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port" \
+    --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port,127.0.0.1:$stall_port" \
+    --low-speed-limit 100 --low-speed-window 2 \
     2>>"$state_dir/worker.log" &
 worker_pids+=($!)
 
@@ -388,6 +417,7 @@ run_test test_windows_only_index_is_unsupported_os
 run_test test_scratch_image_is_unsupported_os
 run_test test_closed_port_is_network_error
 run_test test_wrong_password_is_unauthorized
+run_test test_stalled_registry_is_timeout
 run_test test_corrupted_layer_is_partial
 run_test test_repaired_layer_rescanned_by_itself
 
