@@ -20,13 +20,14 @@ auth_registry_pid=""
 passed=0
 failed=0
 stall_pid=""
+tls_registry_pid=""
 
 cleanup() {
     local pid
-    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid; do
         wait "$pid" 2>/dev/null || true
     done
     dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
@@ -330,6 +331,42 @@ sys.exit(0 if any(r["status"] == "SCANNED" and r["attempt"] >= 2
 }
 
 # A registry of its own that requires a password, on plain HTTP.
+# A registry with a self-signed certificate that nothing trusts.
+start_tls_registry() {
+    local port deadline dir="$state_dir/tls-registry"
+    port=$(dev/free-port.sh) || return 1
+    tls_registry="127.0.0.1:$port"
+    mkdir -p "$dir" || return 1
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=127.0.0.1 \
+        -addext subjectAltName=IP:127.0.0.1 -keyout "$dir/key.pem" \
+        -out "$dir/cert.pem" 2>/dev/null || return 1
+    cat >"$dir/config.yml" <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+http:
+  addr: $tls_registry
+  tls:
+    certificate: $dir/cert.pem
+    key: $dir/key.pem
+EOF
+    docker-registry serve "$dir/config.yml" </dev/null >"$state_dir/tls-registry.log" 2>&1 &
+    tls_registry_pid=$!
+    deadline=$((SECONDS + 30))
+    until curl -s -o /dev/null --cacert "$dir/cert.pem" "https://$tls_registry/v2/"; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        kill -0 "$tls_registry_pid" 2>/dev/null || return 1
+        sleep 0.2
+    done
+}
+
+test_untrusted_certificate_is_unauthorized() {
+    scan_to_file untrusted status-untrusted "$tls_registry/demo/debian:bookworm" ||
+        return 1
+    expect_status untrusted UNAUTHORIZED "certificate" "trust store"
+}
+
 start_auth_registry() {
     local port deadline
     port=$(dev/free-port.sh) || return 1
@@ -379,6 +416,10 @@ start_auth_registry >"$state_dir/auth-setup.log" 2>&1 || {
     cat "$state_dir/auth-registry.log" >>"$state_dir/auth-setup.log"
     setup_failed "$state_dir/auth-setup.log"
 }
+start_tls_registry >"$state_dir/tls-setup.log" 2>&1 || {
+    cat "$state_dir/tls-registry.log" >>"$state_dir/tls-setup.log"
+    setup_failed "$state_dir/tls-setup.log"
+}
 # A port that was free a moment ago; nothing in this script listens on it.
 closed_port=$(dev/free-port.sh) || exit 1
 
@@ -418,6 +459,7 @@ run_test test_scratch_image_is_unsupported_os
 run_test test_closed_port_is_network_error
 run_test test_wrong_password_is_unauthorized
 run_test test_stalled_registry_is_timeout
+run_test test_untrusted_certificate_is_unauthorized
 run_test test_corrupted_layer_is_partial
 run_test test_repaired_layer_rescanned_by_itself
 
