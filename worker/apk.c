@@ -281,45 +281,6 @@ int apk_installed_parse(const char *text, size_t size,
     return status == PARSE_OK ? 0 : -1;
 }
 
-static int compare_optional(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "");
-}
-
-static int compare_packages(const void *left, const void *right)
-{
-    const struct installed_package *a = left;
-    const struct installed_package *b = right;
-    int order = strcmp(a->name, b->name);
-
-    if (order == 0)
-        order = compare_optional(a->architecture, b->architecture);
-    if (order == 0)
-        order = strcmp(a->version, b->version);
-    return order;
-}
-
-/* Sorts the packages and drops those that repeat name, architecture and
- * version. Returns the new count. */
-static size_t packages_sort_unique(struct installed_package *packages,
-                                   size_t count)
-{
-    if (count == 0)
-        return 0;
-
-    qsort(packages, count, sizeof(*packages), compare_packages);
-
-    size_t unique = 1;
-    for (size_t i = 1; i < count; i++) {
-        if (compare_packages(&packages[unique - 1], &packages[i]) == 0) {
-            installed_package_clear(&packages[i]);
-            continue;
-        }
-        packages[unique++] = packages[i];
-    }
-    return unique;
-}
-
 /* Finds the database file. *path is set to the path that was looked up
  * last, for messages. */
 static enum rootfs_lookup database_find(const struct rootfs *fs,
@@ -369,6 +330,6 @@ apk_inventory_from_rootfs(const struct rootfs *fs,
                                          : APK_INVENTORY_UNREADABLE;
     }
 
-    *count = packages_sort_unique(*packages, *count);
+    *count = installed_packages_sort_unique(*packages, *count);
     return APK_INVENTORY_OK;
 }

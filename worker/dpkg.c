@@ -556,44 +556,6 @@ static void inventory_read_status_d(struct inventory *inventory,
     rootfs_names_free(names, count);
 }
 
-static int compare_optional(const char *a, const char *b)
-{
-    return strcmp(a ? a : "", b ? b : "");
-}
-
-static int compare_packages(const void *left, const void *right)
-{
-    const struct installed_package *a = left;
-    const struct installed_package *b = right;
-    int order = strcmp(a->name, b->name);
-
-    if (order == 0)
-        order = compare_optional(a->architecture, b->architecture);
-    if (order == 0)
-        order = strcmp(a->version, b->version);
-    return order;
-}
-
-/* Sorts the list and drops packages that repeat name, architecture and
- * version (a package listed in both status and status.d). */
-static void list_sort_unique(struct package_list *list)
-{
-    if (list->count == 0)
-        return;
-
-    qsort(list->items, list->count, sizeof(*list->items), compare_packages);
-
-    size_t kept = 1;
-    for (size_t i = 1; i < list->count; i++) {
-        if (compare_packages(&list->items[kept - 1], &list->items[i]) == 0) {
-            installed_package_clear(&list->items[i]);
-            continue;
-        }
-        list->items[kept++] = list->items[i];
-    }
-    list->count = kept;
-}
-
 enum dpkg_inventory_result
 dpkg_inventory_from_rootfs(const struct rootfs *fs,
                            struct installed_package **packages, size_t *count,
@@ -617,7 +579,9 @@ dpkg_inventory_from_rootfs(const struct rootfs *fs,
         return DPKG_INVENTORY_NO_MEMORY;
     }
 
-    list_sort_unique(&inventory.list);
+    /* A package listed in both status and status.d appears once. */
+    inventory.list.count = installed_packages_sort_unique(inventory.list.items,
+                                                          inventory.list.count);
     *packages = inventory.list.items;
     *count = inventory.list.count;
     if (inventory.unreadable)

@@ -19,6 +19,11 @@ struct package_list {
  * list is then unchanged). */
 struct installed_package *package_list_add(struct package_list *list);
 
+/* Sorts packages by name, architecture and version, and frees those that
+ * repeat all three. Returns the new count. */
+size_t installed_packages_sort_unique(struct installed_package *packages,
+                                      size_t count);
+
 /* Frees count packages and the array. NULL is a no-op. */
 void installed_packages_free(struct installed_package *packages, size_t count);
 
