@@ -1,6 +1,6 @@
 /*
  * The four events imgassure exchanges over Kafka, as C structures, and their
- * Avro single-object encoding (schemas/ holds the schemas).
+ * Avro single-object encoding (the schemas are in schemas/).
  *
  * Every string member is owned by the structure (malloc'd) and may be NULL
  * where the schema makes the field optional. The *_clear functions free the
@@ -71,7 +71,7 @@ enum removal_reason {
     REMOVAL_SHIFTLEFT_EXPIRED,
 };
 
-/* Where an image was seen and what it is called there. */
+/* The place an image was seen and its name there. */
 struct image_location {
     char *account;
     char *environment_id;
@@ -242,7 +242,7 @@ void scan_result_clear(struct scan_result *event);
 void image_removed_clear(struct image_removed *event);
 
 /* Copies every string of src into dst (dst is overwritten, not cleared
- * first). Returns 0, or -1 when out of memory (dst then holds what was
+ * first). Returns 0, or -1 when out of memory (dst then contains what was
  * copied and must be cleared). */
 int image_location_copy(struct image_location *dst,
                         const struct image_location *src);

@@ -1,9 +1,9 @@
 #!/bin/bash
-# Scans a real Debian image end to end on loopback: starts the embedded
-# Kafka broker, Redis and a registry, pushes a minbase bookworm image, runs
-# two workers, publishes one image-seen event as a Kubernetes workload
-# would, prints the PENDING_SCAN and SCANNED results, then stops everything
-# it started.
+# Scans a real Debian image end to end on loopback. It starts the embedded
+# Kafka broker, Redis and a registry, pushes a minbase bookworm image and
+# runs two workers. It publishes one image-seen event as a Kubernetes
+# workload would, prints the PENDING_SCAN and SCANNED results, then stops
+# everything it started.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)

@@ -16,7 +16,7 @@
  * name (byte order), a zip archive's in archive order. name is the path,
  * or "<archive>:<entry>", for messages. data contains size bytes followed by
  * a NUL, and is valid only during the call. When the file was skipped,
- * data is NULL and problem says why (it is over max_file_bytes).
+ * data is NULL and problem gives the reason (it is over max_file_bytes).
  * Returns 0 to go on, or -1 with the reason in errbuf to stop.
  */
 typedef int (*record_files_fn)(void *context, const char *name,

@@ -48,25 +48,8 @@ start_worker() {
     worker_pids+=($!)
 }
 
-# Runs one test function; its output goes to the log unless it fails.
-run_test() {
-    local name=$1
-    local log="$state_dir/test-$name.log"
-
-    if "$name" >"$log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     | /' "$log" | tail -n 30
-        failed=$((failed + 1))
-    fi
-}
-
-fail() {
-    echo "assertion failed: $*"
-    return 1
-}
+# shellcheck source=tests/e2e/harness.sh
+. "$repo_root/tests/e2e/harness.sh"
 
 publish_seen() {
     "$imgassure" seen --account "$1" --env "$2" --kind KUBERNETES \

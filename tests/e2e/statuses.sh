@@ -40,25 +40,8 @@ cleanup() {
 trap cleanup EXIT
 trap 'echo "interrupted"; exit 130' INT TERM
 
-# Runs one test function; its output goes to the log unless it fails.
-run_test() {
-    local name=$1
-    local log="$state_dir/test-$name.log"
-
-    if "$name" >"$log" 2>&1; then
-        echo "ok   $name"
-        passed=$((passed + 1))
-    else
-        echo "FAIL $name"
-        sed 's/^/     | /' "$log" | tail -n 30
-        failed=$((failed + 1))
-    fi
-}
-
-fail() {
-    echo "assertion failed: $*"
-    return 1
-}
+# shellcheck source=tests/e2e/harness.sh
+. "$repo_root/tests/e2e/harness.sh"
 
 setup_failed() {
     tail -n 20 "$1"
@@ -423,7 +406,7 @@ start_tls_registry >"$state_dir/tls-setup.log" 2>&1 || {
 # A port that was free a moment ago; nothing in this script listens on it.
 closed_port=$(dev/free-port.sh) || exit 1
 
-# A registry that starts every answer and then stalls.
+# A registry that starts every response and then stalls.
 stall_port=$(dev/free-port.sh) || exit 1
 /usr/bin/python3 - "$stall_port" >"$state_dir/stall.log" 2>&1 <<'EOF' &
 import socket, sys, threading, time
