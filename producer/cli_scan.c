@@ -320,8 +320,9 @@ static int check_publishable(const struct scan_command *command)
         return CLI_EXIT_OK;
     if (!ids_valid_name(image->account) ||
         !ids_valid_name(image->environment_id))
-        return cli_usage_error("scan", "publishing needs a valid --account "
-                                       "and --env");
+        return cli_usage_error("scan",
+                               "publishing (--brokers or IMGASSURE_BROKERS) "
+                               "needs a valid --account and --env");
     if (is_local(command->source_text) &&
         options_get(&command->values, "image") == NULL &&
         command->source->name[0] == '\0')
