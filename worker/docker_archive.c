@@ -59,8 +59,8 @@ static struct archive *open_archive(const char *path, char *errbuf,
     archive_read_support_filter_gzip(archive);
     archive_read_support_format_tar(archive);
     if (archive_read_open_filename(archive, path, 65536) != ARCHIVE_OK) {
-        snprintf(errbuf, errbuf_size, "cannot open %s: %s", path,
-                 archive_error_string(archive));
+        snprintf(errbuf, errbuf_size, "%s is not a readable tar archive: %s",
+                 path, archive_error_string(archive));
         archive_read_free(archive);
         return NULL;
     }
