@@ -3,7 +3,7 @@
  * manifest of its own: manifest.json names the config and the layer tars,
  * and the config's rootfs.diff_ids give each layer's digest. This source
  * describes the image as the Docker v2 manifest those imply, with the
- * layers uncompressed as the archive holds them, and checks every layer
+ * layers uncompressed as the archive stores them, and checks every layer
  * against its diff_id while it streams.
  *
  * A tar has no index, so each read walks the archive from its start. A
@@ -20,7 +20,7 @@
 #include <string.h>
 
 #define LAYER_MEDIA_TYPE "application/vnd.docker.image.rootfs.diff.tar"
-/* Longest member name accepted in manifest.json. */
+/* Maximum length of a member name in manifest.json. */
 #define ARCHIVE_NAME_MAX 1024
 
 struct archive_layer {

@@ -1,9 +1,9 @@
 /*
- * Where a scan reads an image from: a registry, an OCI image layout
- * directory or a `docker save` archive. Each source answers the same three
- * questions (a manifest by tag or digest, a small blob in memory, a layer
- * streamed), so the scan pipeline resolves manifests, checks sizes and
- * walks layers the same way whichever source it reads.
+ * Image sources: a registry, an OCI image layout directory or a
+ * `docker save` archive, from which a scan reads an image. Each source
+ * offers the same three operations (a manifest by tag or digest, a small blob
+ * in memory, a layer streamed), so the scan pipeline resolves manifests, checks
+ * sizes and walks layers the same way whichever source it reads.
  *
  * Every source checks that what it hands out hashes to the digest asked
  * for, and reports failures with the registry client's statuses: a local
@@ -72,7 +72,7 @@ image_source_registry_new(const struct registry_options *options,
                           size_t errbuf_size);
 
 /*
- * Opens an OCI image layout: dir holds oci-layout, index.json and
+ * Opens an OCI image layout: dir contains oci-layout, index.json and
  * blobs/<algorithm>/<hex>. tag (NULL: the layout's only image) is matched
  * against the org.opencontainers.image.ref.name annotation in index.json
  * and the indexes it names. Returns NULL with the reason in errbuf when
@@ -87,7 +87,7 @@ struct image_source *image_source_oci_layout_new(const char *dir,
  * manifest.json and the image config, and describes the image as a Docker
  * v2 manifest whose layers are the archive's layer tars, named by their
  * diff_ids from the config. Returns NULL with the reason in errbuf when
- * the archive holds no single readable image.
+ * the archive contains no single readable image.
  */
 struct image_source *image_source_docker_archive_new(const char *path,
                                                      char *errbuf,

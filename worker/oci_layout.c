@@ -1,6 +1,6 @@
 /*
  * An OCI image layout directory as an image source: index.json names the
- * images, blobs/<algorithm>/<hex> holds manifests, configs and layers.
+ * images, and blobs/<algorithm>/<hex> contains manifests, configs and layers.
  */
 #include "image_source.h"
 #include "manifest.h"

@@ -1,9 +1,9 @@
 #!/bin/bash
-# End-to-end tests of `imgassure scan SOURCE`: the real demo image read
+# End-to-end tests of `imgassure scan SOURCE`. The real demo image is read
 # from its OCI layout, from a layout with a nested index, from a docker
-# save archive (plain and gzipped) and from a registry, matched against
-# the OSV fixtures, and published to the embedded broker. Everything runs
-# on 127.0.0.1. Prints one line per test and a closing "scan command:
+# save archive (plain and gzipped) and from a registry. Each scan is
+# matched against the OSV fixtures, and one is published to the embedded
+# broker. Everything runs on 127.0.0.1. Prints one line per test and a closing "scan command:
 # N passed, N failed" line; exits 1 when a test failed.
 set -uo pipefail
 
@@ -57,7 +57,8 @@ for line in open(sys.argv[2]):
 scanned = {(p["name"], p["version"]) for p in result["packages"]}
 assert result["status"] == "SCANNED", result["status_detail"]
 assert result["source"] == sys.argv[3], result["source"]
-assert result["os"]["id"] == "debian" and result["os"]["version_id"] == "12", result["os"]
+assert result["os"]["id"] == "debian", result["os"]
+assert result["os"]["version_id"] == "12", result["os"]
 assert len(expected) > 50, "dpkg-query listed only %d packages" % len(expected)
 assert scanned == expected, "differs from dpkg-query: missing %s, extra %s" % (
     sorted(expected - scanned)[:5], sorted(scanned - expected)[:5])
@@ -184,7 +185,8 @@ result = lines[0]
 assert result["status"] == "SCANNED", result["status"]
 assert result["image"]["environment_kind"] == "SHIFTLEFT", result["image"]
 assert result["image"]["account"] == "e2e-ci", result["image"]
-assert result["image"]["repository"] == "ci/demo" and result["image"]["tag"] == "build-1"
+assert result["image"]["repository"] == "ci/demo", result["image"]
+assert result["image"]["tag"] == "build-1", result["image"]
 assert result["package_count"] == printed["package_count"]
 assert result["finding_count"] == printed["finding_count"]
 EOF
