@@ -198,6 +198,18 @@ EOF
     ! grep -q "$state_dir" "$state_dir/seen.txt" || fail "an event names the local path"
 }
 
+test_unreachable_broker_exits_4() {
+    local status port
+    port=$(dev/free-port.sh) || return 1
+    "$imgassure" scan "oci:$layout" --brokers "127.0.0.1:$port" --timeout-ms 2000 \
+        --account e2e-ci --env pipeline --image "$IMGASSURE_REGISTRY/ci/demo:1" \
+        >"$state_dir/table.txt" 2>"$state_dir/err.txt"
+    status=$?
+    [ "$status" -eq 4 ] || fail "exit $status, expected 4"
+    grep -q "SCANNED" "$state_dir/table.txt" || fail "the result was not printed first"
+    grep -q "not published" "$state_dir/err.txt" || fail "unclear: $(cat "$state_dir/err.txt")"
+}
+
 test_local_image_without_name_is_not_published() {
     local status
     "$imgassure" scan "oci:$layout" --brokers "$brokers" \
@@ -290,6 +302,7 @@ run_test test_fail_on_sets_the_exit_code
 run_test test_corrupted_layer_reported
 run_test test_unreadable_archive_is_a_scan_failure
 run_test test_published_result_read_back
+run_test test_unreachable_broker_exits_4
 run_test test_local_image_without_name_is_not_published
 run_test test_events_cannot_name_local_sources
 
