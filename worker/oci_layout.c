@@ -23,6 +23,7 @@
 struct oci_layout {
     struct image_source base; /* first, so the two pointers convert */
     int dir_fd;
+    int64_t image_size; /* the size index.json gives base.reference */
 };
 
 /* The image a tag search found, and how far the search went. */
@@ -31,6 +32,7 @@ struct tag_search {
     size_t visited;
     size_t found_count;
     char digest[IMAGE_REF_DIGEST_MAX + 1];
+    int64_t size; /* -1 when the descriptor gives none */
     char name[IMAGE_REF_TEXT_MAX + 1];
     char names[512]; /* the names seen, for the error message */
 };
@@ -152,10 +154,13 @@ oci_layout_manifest(struct image_source *source, const char *reference,
                     struct registry_manifest *manifest, char *errbuf,
                     size_t errbuf_size)
 {
+    struct oci_layout *self = oci_layout(source);
+    int64_t expected_size =
+        strcmp(reference, source->reference) == 0 ? self->image_size : -1;
     enum registry_status status;
 
     memset(manifest, 0, sizeof(*manifest));
-    status = read_blob(oci_layout(source), reference, -1, &manifest->body,
+    status = read_blob(self, reference, expected_size, &manifest->body,
                        &manifest->size, errbuf, errbuf_size);
     if (status == REGISTRY_OK)
         snprintf(manifest->digest, sizeof(manifest->digest), "%s", reference);
@@ -253,6 +258,13 @@ static int search_index(struct oci_layout *self, json_t *index, int depth,
                         struct tag_search *search, char *errbuf,
                         size_t errbuf_size);
 
+static int64_t descriptor_size(json_t *descriptor)
+{
+    json_t *size = json_object_get(descriptor, "size");
+
+    return json_is_integer(size) ? (int64_t)json_integer_value(size) : -1;
+}
+
 /* Looks at one descriptor of an index: a match, or an index to enter. */
 static int search_descriptor(struct oci_layout *self, json_t *descriptor,
                              int depth, struct tag_search *search, char *errbuf,
@@ -264,7 +276,7 @@ static int search_descriptor(struct oci_layout *self, json_t *descriptor,
         json_string_value(json_object_get(descriptor, "digest"));
     const char *name = json_string_value(json_object_get(
         json_object_get(descriptor, "annotations"), REF_NAME_ANNOTATION));
-    json_int_t size = json_integer_value(json_object_get(descriptor, "size"));
+    int64_t size = descriptor_size(descriptor);
     char *body = NULL;
     size_t body_size;
     json_t *nested;
@@ -277,6 +289,7 @@ static int search_descriptor(struct oci_layout *self, json_t *descriptor,
     if (name != NULL && name_matches(name, search->tag)) {
         if (search->found_count++ == 0) {
             snprintf(search->digest, sizeof(search->digest), "%s", digest);
+            search->size = size;
             snprintf(search->name, sizeof(search->name), "%s", name);
         }
         return 0;
@@ -381,6 +394,7 @@ static int only_image(json_t *index, struct tag_search *search, char *errbuf,
         return -1;
     }
     snprintf(search->digest, sizeof(search->digest), "%s", digest);
+    search->size = descriptor_size(descriptor);
     snprintf(search->name, sizeof(search->name), "%s", name ? name : "");
     return 0;
 }
@@ -443,6 +457,7 @@ struct image_source *image_source_oci_layout_new(const char *dir,
     }
     snprintf(self->base.reference, sizeof(self->base.reference), "%s",
              search.digest);
+    self->image_size = search.size;
     /* Only a full reference can name the image elsewhere. */
     if (strchr(search.name, '/') != NULL)
         snprintf(self->base.name, sizeof(self->base.name), "%s", search.name);

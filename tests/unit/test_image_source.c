@@ -470,6 +470,26 @@ static void test_oci_layout_hostile_index(void **state)
     assert_null(open_layout("huge-index", NULL, errbuf, sizeof(errbuf)));
     assert_non_null(strstr(errbuf, "over"));
 
+    /* index.json gives a size no file has: the manifest is not read. */
+    char digest[IMAGE_REF_DIGEST_MAX + 1], body[512];
+    struct registry_manifest fetched;
+    struct image_source *source;
+    make_layout_dirs("lying-size");
+    write_blob("lying-size", "{\"schemaVersion\":2}", digest);
+    snprintf(body, sizeof(body),
+             "{\"manifests\":[{\"mediaType\":\"%s\",\"digest\":\"%s\","
+             "\"size\":1125899906842624}]}",
+             MEDIA_TYPE_OCI_MANIFEST, digest);
+    write_file("lying-size/index.json", body, strlen(body));
+    source = open_layout("lying-size", NULL, errbuf, sizeof(errbuf));
+    assert_non_null(source);
+    assert_int_equal(source->ops->fetch_manifest(source, source->reference,
+                                                 &fetched, errbuf,
+                                                 sizeof(errbuf)),
+                     REGISTRY_INVALID_RESPONSE);
+    assert_null(fetched.body);
+    image_source_free(source);
+
     make_layout_dirs("two");
     write_file("two/index.json",
                "{\"manifests\":[{\"digest\":\"sha256:a\"},{}]}", 40);
