@@ -125,6 +125,7 @@ test-e2e: $(PROGRAMS)
 	tests/dev/test_stack.sh
 	tests/e2e/run.sh
 	tests/e2e/statuses.sh
+	tests/e2e/scan_cli.sh
 
 # Builds apart in build/bench, with the flags of the shipped build, so that
 # other builds in build/ neither race with nor change what is measured.

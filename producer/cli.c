@@ -12,6 +12,7 @@ static const struct {
     {"seen", cli_seen, "publish an image-seen event"},
     {"request-scan", cli_request_scan, "request a scan of one image"},
     {"results", cli_results, "print scan results (table or JSON lines)"},
+    {"scan", cli_scan, "scan one image here, for CI pipelines"},
 };
 
 static void print_usage(FILE *out)

@@ -23,6 +23,7 @@
 int cli_seen(int argc, char **argv);
 int cli_request_scan(int argc, char **argv);
 int cli_results(int argc, char **argv);
+int cli_scan(int argc, char **argv);
 
 /*
  * Parses argv for a subcommand; prints --help and returns CLI_EXIT_OK through

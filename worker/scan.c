@@ -4,6 +4,7 @@
 #include "avro_datum.h"
 #include "clock.h"
 #include "dpkg.h"
+#include "image_source.h"
 #include "image_ref.h"
 #include "layer_walk.h"
 #include "manifest.h"
@@ -27,10 +28,9 @@
 /* Everything one scan holds; scan_image frees it before returning. */
 struct scan_context {
     const struct scan_options *options;
-    const struct scan_request *request;
     struct scan_result *result;
-    struct registry_client *client;
-    struct image_ref ref;
+    struct image_source *source;
+    const char *platform;      /* requested platform, or NULL */
     struct manifest *manifest; /* the platform manifest being scanned */
     struct rootfs *fs;
 };
@@ -62,22 +62,46 @@ static int aborted(const struct scan_context *scan)
     return flag != NULL && *flag != 0;
 }
 
-/* Maps a registry failure to the status the user acts on, with advice. */
+/* A local image is whole or damaged: there is no network to blame. */
+static int local_failure(struct scan_context *scan, enum registry_status status,
+                         const char *what, const char *reason)
+{
+    switch (status) {
+    case REGISTRY_NOT_FOUND:
+    case REGISTRY_DIGEST_MISMATCH:
+    case REGISTRY_INVALID_RESPONSE:
+        return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                          "%s: %s; the local image is damaged: save or copy "
+                          "it again",
+                          what, reason);
+    case REGISTRY_ABORTED:
+        return SCAN_ABANDONED;
+    default:
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR, "%s: %s",
+                          what, reason);
+    }
+}
+
+/* Maps a source failure to the status the user acts on, with advice. */
 static int registry_failure(struct scan_context *scan,
                             enum registry_status status, const char *what,
                             const char *reason)
 {
+    const char *registry = scan->source->ref.registry;
+
+    if (scan->source->kind != IMAGE_SOURCE_REGISTRY)
+        return local_failure(scan, status, what, reason);
     switch (status) {
     case REGISTRY_UNAUTHORIZED:
         if (strstr(reason, "certificate") != NULL)
             return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
                               "%s: %s; add the CA that signed the "
                               "certificate of %s to the workers' trust store",
-                              what, reason, scan->ref.registry);
+                              what, reason, registry);
         return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
                           "%s: %s; give the workers credentials for %s in "
                           "their auth file (IMGASSURE_AUTH_FILE)",
-                          what, reason, scan->ref.registry);
+                          what, reason, registry);
     case REGISTRY_TIMEOUT:
         return set_status(scan->result, SCAN_STATUS_TIMEOUT,
                           "%s: %s; if the registry is slow but working, "
@@ -91,10 +115,10 @@ static int registry_failure(struct scan_context *scan,
                               "%s: %s; %s answers plain HTTP: list it in "
                               "IMGASSURE_INSECURE_REGISTRIES if that is "
                               "intended",
-                              what, reason, scan->ref.registry);
+                              what, reason, registry);
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; check that the workers can reach %s", what,
-                          reason, scan->ref.registry);
+                          reason, registry);
     case REGISTRY_NOT_FOUND:
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; the image is not in the registry (deleted, "
@@ -114,7 +138,8 @@ static int registry_failure(struct scan_context *scan,
     }
 }
 
-static int open_client(struct scan_context *scan)
+static int open_registry_source(struct scan_context *scan,
+                                const struct image_ref *ref)
 {
     struct registry_options options;
     char errbuf[512];
@@ -132,8 +157,9 @@ static int open_client(struct scan_context *scan)
         options.low_speed_time_s = scan->options->low_speed_window_s;
     }
 
-    scan->client = registry_client_new(&options, errbuf, sizeof(errbuf));
-    if (scan->client == NULL)
+    scan->source =
+        image_source_registry_new(&options, ref, errbuf, sizeof(errbuf));
+    if (scan->source == NULL)
         return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
                           "registry client setup failed: %s", errbuf);
     return 0;
@@ -149,9 +175,8 @@ static int fetch_manifest(struct scan_context *scan, const char *reference,
     char errbuf[512];
     int failed;
 
-    status = registry_fetch_manifest(scan->client, scan->ref.registry,
-                                     scan->ref.repository, reference, &fetched,
-                                     errbuf, sizeof(errbuf));
+    status = scan->source->ops->fetch_manifest(
+        scan->source, reference, &fetched, errbuf, sizeof(errbuf));
     if (status != REGISTRY_OK)
         return registry_failure(scan, status, "manifest fetch failed", errbuf);
 
@@ -176,8 +201,8 @@ static int resolve_manifest(struct scan_context *scan)
     char errbuf[512];
     int outcome;
 
-    outcome = fetch_manifest(scan, image_ref_get_reference(&scan->ref), &top,
-                             digest, sizeof(digest));
+    outcome = fetch_manifest(scan, scan->source->reference, &top, digest,
+                             sizeof(digest));
     if (outcome != 0 || top == NULL)
         return outcome;
     if (top->kind == MANIFEST_KIND_MANIFEST) {
@@ -186,8 +211,8 @@ static int resolve_manifest(struct scan_context *scan)
         return 0;
     }
 
-    if (manifest_select_platform(top, scan->request->image.platform, &child,
-                                 errbuf, sizeof(errbuf)) != 0) {
+    if (manifest_select_platform(top, scan->platform, &child, errbuf,
+                                 sizeof(errbuf)) != 0) {
         manifest_free(top);
         return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
                           "%s; imgassure scans Linux images only", errbuf);
@@ -218,9 +243,9 @@ static int check_config(struct scan_context *scan)
     size_t size;
     char errbuf[512], name[256];
 
-    status = registry_fetch_blob(
-        scan->client, scan->ref.registry, scan->ref.repository, config->digest,
-        config->size, &body, &size, errbuf, sizeof(errbuf));
+    status = scan->source->ops->fetch_blob(scan->source, config->digest,
+                                           config->size, &body, &size, errbuf,
+                                           sizeof(errbuf));
     if (status != REGISTRY_OK)
         return registry_failure(scan, status, "image config fetch failed",
                                 errbuf);
@@ -280,10 +305,9 @@ static void *download_layer(void *argument)
     struct layer_download *download = argument;
     struct scan_context *scan = download->scan;
 
-    download->status = registry_fetch_blob_stream(
-        scan->client, scan->ref.registry, scan->ref.repository,
-        download->layer->digest, download->layer->size, write_to_pipe, download,
-        download->errbuf, sizeof(download->errbuf));
+    download->status = scan->source->ops->stream_blob(
+        scan->source, download->layer->digest, download->layer->size,
+        write_to_pipe, download, download->errbuf, sizeof(download->errbuf));
     close(download->write_fd);
     return NULL;
 }
@@ -598,8 +622,8 @@ static int check_size(struct scan_context *scan)
 static int run_steps(struct scan_context *scan)
 {
     static int (*const steps[])(struct scan_context *) = {
-        open_client, resolve_manifest, describe_layers, check_config,
-        check_size,  scan_layers,      read_os,         read_packages,
+        resolve_manifest, describe_layers, check_config,  check_size,
+        scan_layers,      read_os,         read_packages,
     };
 
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -617,31 +641,72 @@ static int run_steps(struct scan_context *scan)
     return 0;
 }
 
+static int scan_with(struct scan_context *scan)
+{
+    int outcome = run_steps(scan);
+
+    rootfs_free(scan->fs);
+    manifest_free(scan->manifest);
+    return outcome;
+}
+
+static void scan_context_init(struct scan_context *scan,
+                              const struct scan_options *options,
+                              struct scan_result *result)
+{
+    memset(scan, 0, sizeof(*scan));
+    scan->options = options;
+    scan->result = result;
+    free(result->status_detail);
+    result->status_detail = NULL;
+}
+
 int scan_image(const struct scan_options *options,
                const struct scan_request *request, struct scan_result *result)
 {
     struct scan_context scan;
+    struct image_ref ref;
     char errbuf[512];
     int outcome;
 
-    memset(&scan, 0, sizeof(scan));
-    scan.options = options;
-    scan.request = request;
-    scan.result = result;
-    free(result->status_detail);
-    result->status_detail = NULL;
-
-    if (image_ref_build(&scan.ref, request->image.registry,
+    scan_context_init(&scan, options, result);
+    scan.platform = request->image.platform;
+    if (image_ref_build(&ref, request->image.registry,
                         request->image.repository, request->image.tag,
                         request->image.digest, errbuf, sizeof(errbuf)) != 0)
-        outcome =
-            set_status(result, SCAN_STATUS_INTERNAL_ERROR,
-                       "invalid image reference reached the scan: %s", errbuf);
-    else
-        outcome = run_steps(&scan);
+        return set_status(result, SCAN_STATUS_INTERNAL_ERROR,
+                          "invalid image reference reached the scan: %s",
+                          errbuf);
 
-    rootfs_free(scan.fs);
-    manifest_free(scan.manifest);
-    registry_client_free(scan.client);
+    outcome = open_registry_source(&scan, &ref);
+    if (outcome == 0 && scan.result->status_detail == NULL)
+        outcome = scan_with(&scan);
+    image_source_free(scan.source);
+    return outcome;
+}
+
+int scan_image_source(const struct scan_options *options,
+                      struct image_source *source, const char *platform,
+                      struct scan_result *result)
+{
+    struct scan_context scan;
+
+    scan_context_init(&scan, options, result);
+    scan.source = source;
+    scan.platform = platform;
+    return scan_with(&scan);
+}
+
+int scan_open_registry_source(const struct scan_options *options,
+                              const struct image_ref *ref,
+                              struct image_source **source,
+                              struct scan_result *result)
+{
+    struct scan_context scan;
+    int outcome;
+
+    scan_context_init(&scan, options, result);
+    outcome = open_registry_source(&scan, ref);
+    *source = scan.source;
     return outcome;
 }

@@ -1,6 +1,7 @@
 /*
- * The scan pipeline: registry → manifest → layers → file facts →
- * inventory. One call scans one image and fills a result.
+ * The scan pipeline: source → manifest → layers → file facts →
+ * inventory. One call scans one image and fills a result. Workers scan
+ * from registries only; `imgassure scan` also reads local sources.
  */
 #ifndef IMGASSURE_SCAN_H
 #define IMGASSURE_SCAN_H
@@ -41,5 +42,27 @@ struct scan_options {
  */
 int scan_image(const struct scan_options *options,
                const struct scan_request *request, struct scan_result *result);
+
+struct image_source;
+struct image_ref;
+
+/*
+ * As scan_image(), from a source the caller opened (image_source.h) and
+ * still owns. platform chooses from an index as an event's platform does;
+ * NULL means linux/amd64, else the only Linux image.
+ */
+int scan_image_source(const struct scan_options *options,
+                      struct image_source *source, const char *platform,
+                      struct scan_result *result);
+
+/*
+ * Opens a registry source for ref with the registry settings of options,
+ * as scan_image() does. On failure *source is NULL and result says why.
+ * Returns 0.
+ */
+int scan_open_registry_source(const struct scan_options *options,
+                              const struct image_ref *ref,
+                              struct image_source **source,
+                              struct scan_result *result);
 
 #endif
