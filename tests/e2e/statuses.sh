@@ -92,15 +92,16 @@ descriptor() {
         "$digest" "$(stat -c %s "$file")"
 }
 
-# Requests a scan of an image reference (and optional digest) and writes
-# the first result of the request to $state_dir/<name>.json.
+# Requests a scan of an image reference, with any further request-scan
+# options, and writes the first result of the request to
+# $state_dir/<name>.json.
 scan_to_file() {
-    local name=$1 account=$2 reference=$3 digest=${4:-} request_id
-    local deadline=$((SECONDS + result_timeout_s)) digest_option=()
+    local name=$1 account=$2 reference=$3 request_id
+    local deadline=$((SECONDS + result_timeout_s))
+    shift 3
 
-    [ -z "$digest" ] || digest_option=(--digest "$digest")
     request_id=$("$imgassure" request-scan --account "$account" --env prod \
-        --image "$reference" "${digest_option[@]}") || return 1
+        --image "$reference" "$@") || return 1
     echo "request $request_id for $reference"
     while [ "$SECONDS" -lt "$deadline" ]; do
         "$imgassure" results --json --request-id "$request_id" |
@@ -313,6 +314,182 @@ sys.exit(0 if any(r["status"] == "SCANNED" and r["attempt"] >= 2
     fail "request $request_id was not rescanned to SCANNED after the repair"
 }
 
+# Pushes the demo image under repository:tag and prints its manifest
+# digest.
+push_demo_image() {
+    local repository=$1 tag=$2
+    skopeo copy -q --dest-tls-verify=false "oci:$layout:bookworm" \
+        "docker://$IMGASSURE_REGISTRY/$repository:$tag" || return 1
+    curl -fsS -o /dev/null -D - \
+        -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/manifests/$tag" |
+        tr -d '\r' | sed -n 's/^[Dd]ocker-[Cc]ontent-[Dd]igest: //p'
+}
+
+# Checks a result's status, platform and manifest digest, and for SCANNED
+# that it lists packages.
+expect_platform() {
+    local name=$1 status=$2 platform=$3 manifest=$4
+    /usr/bin/python3 - "$state_dir/$name.json" "$status" "$platform" "$manifest" <<'EOF'
+import json, sys
+result = json.loads(open(sys.argv[1]).readline())
+status, platform, manifest = sys.argv[2:5]
+assert result["status"] == status, "status %s, expected %s: %s" % (
+    result["status"], status, result.get("status_detail"))
+assert (result.get("status_detail") or "").strip(), "empty status_detail"
+assert result["image"]["platform"] == platform, result["image"]["platform"]
+assert result["manifest_digest"] == manifest, result["manifest_digest"]
+if status == "SCANNED":
+    assert result["package_count"] > 50, result["package_count"]
+print("%s %s: %s" % (result["status"], platform, result["status_detail"]))
+EOF
+}
+
+# An index lists a linux/arm64 image before the linux/amd64 one. The
+# result must name the platform the worker chose, both by default and
+# when the request asks for the other one.
+test_platform_chosen_from_index_is_named() {
+    local work="$state_dir/multi" repository=demo/multi amd64 arm64 config layer
+    mkdir -p "$work/rootfs" || return 1
+    printf '\177ELF\002\001\001\000arm64 binary' >"$work/rootfs/server"
+    tar -C "$work/rootfs" --owner=0 --group=0 -cf "$work/layer.tar" server || return 1
+    gzip -n -c "$work/layer.tar" >"$work/layer.tar.gz" || return 1
+    printf '{"architecture":"arm64","variant":"v8","os":"linux","rootfs":{"type":"layers","diff_ids":["%s"]}}' \
+        "$(sha256_of "$work/layer.tar")" >"$work/config.json"
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/layer.tar.gz") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.manifest.v1+json","config":%s,"layers":[%s]}' \
+        "$(descriptor application/vnd.oci.image.config.v1+json "$config" "$work/config.json")" \
+        "$(descriptor application/vnd.oci.image.layer.v1.tar+gzip "$layer" "$work/layer.tar.gz")" \
+        >"$work/arm64.json"
+    arm64=$(push_manifest "$repository" arm64 application/vnd.oci.image.manifest.v1+json \
+        "$work/arm64.json") || return 1
+    amd64=$(push_demo_image "$repository" amd64) || return 1
+    [ -n "$amd64" ] || fail "no digest for the amd64 manifest" || return 1
+    curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -o "$work/amd64.json" \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/manifests/$amd64" || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"arm64","variant":"v8","os":"linux"}},{"mediaType":"application/vnd.oci.image.manifest.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+        "$arm64" "$(stat -c %s "$work/arm64.json")" "$amd64" \
+        "$(stat -c %s "$work/amd64.json")" >"$work/index.json"
+    push_manifest "$repository" latest application/vnd.oci.image.index.v1+json \
+        "$work/index.json" || return 1
+
+    scan_to_file multi-default platform-default "$IMGASSURE_REGISTRY/$repository:latest" ||
+        return 1
+    expect_platform multi-default SCANNED linux/amd64 "$amd64" || return 1
+    scan_to_file multi-arm64 platform-arm64 "$IMGASSURE_REGISTRY/$repository:latest" \
+        --platform linux/arm64/v8 || return 1
+    expect_platform multi-arm64 UNSUPPORTED_OS linux/arm64/v8 "$arm64"
+}
+
+# The demo image with one more layer whose dpkg status file is larger than
+# the worker's --max-kept-file-bytes: the scan must refuse to hold it.
+test_oversized_package_database_is_insufficient_resources() {
+    local work="$state_dir/padded" repository=demo/padded base config layer
+    mkdir -p "$work/rootfs" || return 1
+    push_demo_image "$repository" base >/dev/null || return 1
+    curl -fsS -H 'Accept: application/vnd.oci.image.manifest.v1+json' \
+        -o "$work/base.json" "http://$IMGASSURE_REGISTRY/v2/$repository/manifests/base" ||
+        return 1
+    base=$(/usr/bin/python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["layers"][0]["digest"])' "$work/base.json") || return 1
+    tar -xzf "$layout/blobs/sha256/${base#sha256:}" -C "$work/rootfs" \
+        ./var/lib/dpkg/status || return 1
+    # The real stanzas, then one package whose description pads the file
+    # past the limit the worker was started with.
+    /usr/bin/python3 - "$work/rootfs/var/lib/dpkg/status" "$max_kept_file_bytes" <<'EOF' || return 1
+import sys
+path, limit = sys.argv[1], int(sys.argv[2])
+with open(path, "a") as status:
+    status.write("\nPackage: padding\nStatus: install ok installed\n"
+                 "Version: 1.0\nArchitecture: all\nDescription: padding\n")
+    line = " " + "x" * 78 + "\n"
+    for _ in range(limit // len(line) + 1):
+        status.write(line)
+EOF
+    tar -C "$work/rootfs" --owner=0 --group=0 -cf "$work/layer.tar" ./var || return 1
+    gzip -n -c "$work/layer.tar" >"$work/layer.tar.gz" || return 1
+    config=$(/usr/bin/python3 -c 'import json, sys
+print(json.load(open(sys.argv[1]))["config"]["digest"])' "$work/base.json") || return 1
+    curl -fsS -o "$work/base-config.json" \
+        "http://$IMGASSURE_REGISTRY/v2/$repository/blobs/$config" || return 1
+    /usr/bin/python3 - "$work/base-config.json" "$(sha256_of "$work/layer.tar")" \
+        >"$work/config.json" <<'EOF' || return 1
+import json, sys
+config = json.load(open(sys.argv[1]))
+config["rootfs"]["diff_ids"].append(sys.argv[2])
+print(json.dumps(config), end="")
+EOF
+    config=$(push_blob "$repository" "$work/config.json") || return 1
+    layer=$(push_blob "$repository" "$work/layer.tar.gz") || return 1
+    /usr/bin/python3 - "$work/base.json" "$config" "$(stat -c %s "$work/config.json")" \
+        "$layer" "$(stat -c %s "$work/layer.tar.gz")" >"$work/manifest.json" <<'EOF' || return 1
+import json, sys
+manifest = json.load(open(sys.argv[1]))
+manifest["mediaType"] = "application/vnd.oci.image.manifest.v1+json"
+manifest["config"]["digest"], manifest["config"]["size"] = sys.argv[2], int(sys.argv[3])
+manifest["layers"].append({"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                           "digest": sys.argv[4], "size": int(sys.argv[5])})
+print(json.dumps(manifest), end="")
+EOF
+    push_manifest "$repository" padded application/vnd.oci.image.manifest.v1+json \
+        "$work/manifest.json" || return 1
+
+    scan_to_file padded status-padded "$IMGASSURE_REGISTRY/$repository:padded" || return 1
+    expect_status padded INSUFFICIENT_RESOURCES "layer 2 ($layer)" \
+        "var/lib/dpkg/status is $(stat -c %s "$work/rootfs/var/lib/dpkg/status") bytes" \
+        "limit of $max_kept_file_bytes bytes" "IMGASSURE_MAX_KEPT_FILE_BYTES"
+}
+
+# An account with a credentials file of its own gets into the password
+# registry. The account of test_wrong_password_is_unauthorized has none,
+# so it falls back to the shared file, whose password is wrong.
+test_account_credentials_win_over_shared_file() {
+    printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$auth_registry" \
+        "$(printf 'user:right' | base64)" >"$auth_dir/own-credentials.json" || return 1
+    scan_to_file own-credentials own-credentials "$auth_registry/demo/debian:bookworm" ||
+        return 1
+    /usr/bin/python3 - "$state_dir/own-credentials.json" <<'EOF'
+import json, sys
+result = json.loads(open(sys.argv[1]).readline())
+assert result["status"] == "SCANNED", "%s: %s" % (result["status"], result["status_detail"])
+assert result["package_count"] > 50, result["package_count"]
+print(result["status_detail"])
+EOF
+}
+
+# A per-account credentials file breaks while the worker runs. The scan
+# cannot start, which is INTERNAL_ERROR and rescheduled; once the file is
+# repaired, the retry scans the image without anyone asking.
+test_broken_credentials_file_is_internal_error_then_retried() {
+    local request_id deadline=$((SECONDS + result_timeout_s))
+    printf '{"auths": {' >"$auth_dir/broken-credentials.json" || return 1
+
+    scan_to_file broken-credentials broken-credentials \
+        "$IMGASSURE_REGISTRY/demo/scratch:v1" || return 1
+    expect_status broken-credentials INTERNAL_ERROR "registry client setup failed" \
+        "$auth_dir/broken-credentials.json is not valid JSON" \
+        "attempt 1 of 3, next attempt at" || return 1
+
+    request_id=$(/usr/bin/python3 -c 'import json, sys
+print(json.loads(open(sys.argv[1]).readline())["request_id"])' \
+        "$state_dir/broken-credentials.json") || return 1
+    printf '{"auths": {}}\n' >"$auth_dir/broken-credentials.json" || return 1
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        "$imgassure" results --json --request-id "$request_id" \
+            >"$state_dir/repaired-credentials.json"
+        if /usr/bin/python3 -c 'import json, sys
+results = [json.loads(line) for line in open(sys.argv[1]) if line.strip()]
+sys.exit(0 if any(r["status"] == "UNSUPPORTED_OS" and r["attempt"] >= 2
+                  for r in results) else 1)' "$state_dir/repaired-credentials.json"; then
+            return 0
+        fi
+        sleep 1
+    done
+    fail "request $request_id was not retried after the credentials were repaired"
+}
+
 # A registry of its own that requires a password, on plain HTTP.
 # A registry with a self-signed certificate that nothing trusts.
 start_tls_registry() {
@@ -427,9 +604,15 @@ while time.time() < deadline:
 EOF
 stall_pid=$!
 
+# Large enough for the demo image's package database, small enough to pad
+# past cheaply.
+max_kept_file_bytes=4194304
+auth_dir="$state_dir/auth.d"
+mkdir -p "$auth_dir" || exit 1
 "$build_dir/imgassure-worker" --worker-id e2e-statuses --session-timeout-ms 6000 \
     --retry-backoff 2 --retry-max-attempts 3 \
-    --auth-file "$state_dir/auth.json" \
+    --auth-file "$state_dir/auth.json" --auth-dir "$auth_dir" \
+    --max-kept-file-bytes "$max_kept_file_bytes" \
     --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port,127.0.0.1:$stall_port" \
     --low-speed-limit 100 --low-speed-window 2 \
     2>>"$state_dir/worker.log" &
@@ -439,8 +622,12 @@ run_test test_helm_chart_is_not_an_image
 run_test test_cosign_signature_is_not_an_image
 run_test test_windows_only_index_is_unsupported_os
 run_test test_scratch_image_is_unsupported_os
+run_test test_broken_credentials_file_is_internal_error_then_retried
+run_test test_platform_chosen_from_index_is_named
+run_test test_oversized_package_database_is_insufficient_resources
 run_test test_closed_port_is_network_error
 run_test test_wrong_password_is_unauthorized
+run_test test_account_credentials_win_over_shared_file
 run_test test_stalled_registry_is_timeout
 run_test test_untrusted_certificate_is_unauthorized
 run_test test_corrupted_layer_is_partial
