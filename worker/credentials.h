@@ -68,7 +68,7 @@ const struct credential *credentials_find(const struct credentials *credentials,
 
 /*
  * Chooses the credentials file for a scan of account. When account_dir is
- * set and holds ACCOUNT.json, that file is used, and the shared file not at
+ * set and contains ACCOUNT.json, that file is used, and the shared file not at
  * all, so one account's scans never use another's secrets. Otherwise
  * shared_path is used; it may be NULL (anonymous pulls), and then out is
  * "". Writes the path into out. Returns 0, or -1 with the reason in errbuf

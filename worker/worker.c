@@ -820,8 +820,9 @@ static int check_credentials(const char *path, char *errbuf, size_t errbuf_size)
     return 0;
 }
 
-/* Checked once so that a typo fails at start; files in it are read at
- * each scan, so they may be added or changed while the worker runs. */
+/* Checked once, so that a typo fails at start. The files in the folder are
+ * read at each scan, so they may be added or changed while the worker
+ * runs. */
 static int check_credentials_dir(const char *path, char *errbuf,
                                  size_t errbuf_size)
 {

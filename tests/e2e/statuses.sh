@@ -1,11 +1,12 @@
 #!/bin/bash
 # End-to-end tests of the scan statuses. Each test builds an image or a
 # reference with one real cause (a Helm chart, a Windows-only index, a
-# closed port, wrong credentials, a corrupted blob). The worker must report
-# the matching status with a specific status_detail. Everything runs on
-# 127.0.0.1: the development stack, a second registry with password
-# authentication and one worker. Prints one line per test and a closing "statuses: N passed,
-# N failed" line; exits 1 when a test failed.
+# closed port, wrong credentials, a token that expires mid-pull, a padded
+# package database, a corrupted blob). The worker must report the matching
+# status with a specific status_detail. Everything runs on 127.0.0.1: the
+# development stack, registries with password, token and TLS
+# authentication, and one worker. Prints one line per test and a closing
+# "statuses: N passed, N failed" line; exits 1 when a test failed.
 set -uo pipefail
 
 repo_root=$(cd "$(dirname "$0")/../.." && pwd)
@@ -21,13 +22,19 @@ passed=0
 failed=0
 stall_pid=""
 tls_registry_pid=""
+token_issuer_pid=""
+token_registry_pid=""
+delay_proxy_pid=""
+token_lifetime_s=3
 
 cleanup() {
     local pid
-    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid \
+        $token_issuer_pid $token_registry_pid $delay_proxy_pid; do
         kill -TERM "$pid" 2>/dev/null || true
     done
-    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid; do
+    for pid in "${worker_pids[@]}" $auth_registry_pid $stall_pid $tls_registry_pid \
+        $token_issuer_pid $token_registry_pid $delay_proxy_pid; do
         wait "$pid" 2>/dev/null || true
     done
     dev/stack.sh stop "$state_dir" >/dev/null 2>&1 || true
@@ -347,7 +354,7 @@ EOF
 
 # An index lists a linux/arm64 image before the linux/amd64 one. The
 # result must name the platform the worker chose, both by default and
-# when the request asks for the other one.
+# when the request names the other one.
 test_platform_chosen_from_index_is_named() {
     local work="$state_dir/multi" repository=demo/multi amd64 arm64 config layer
     mkdir -p "$work/rootfs" || return 1
@@ -490,6 +497,103 @@ sys.exit(0 if any(r["status"] == "UNSUPPORTED_OS" and r["attempt"] >= 2
     fail "request $request_id was not retried after the credentials were repaired"
 }
 
+# docker-registry with bearer-token authentication from tests/e2e/token_issuer.py,
+# whose tokens live token_lifetime_s seconds, behind tests/e2e/delay_proxy.py,
+# which holds back the first request for each blob until the token it
+# carries has expired. The image is pushed to the registry directly.
+start_token_registry() {
+    local dir="$state_dir/token-registry" port issuer_port proxy_port deadline
+    mkdir -p "$dir" || return 1
+    port=$(dev/free-port.sh) || return 1
+    issuer_port=$(dev/free-port.sh) || return 1
+    proxy_port=$(dev/free-port.sh) || return 1
+    token_issuer="127.0.0.1:$issuer_port"
+    token_registry="127.0.0.1:$proxy_port"
+    openssl req -x509 -newkey rsa:2048 -nodes -days 1 -subj /CN=statuses-issuer \
+        -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null || return 1
+    cat >"$dir/config.yml" <<EOF
+version: 0.1
+storage:
+  filesystem:
+    rootdirectory: $dir/data
+http:
+  addr: 127.0.0.1:$port
+auth:
+  token:
+    realm: http://$token_issuer/token
+    service: statuses-registry
+    issuer: statuses-issuer
+    rootcertbundle: $dir/cert.pem
+EOF
+    /usr/bin/python3 tests/e2e/token_issuer.py "$issuer_port" "$dir/key.pem" \
+        "$dir/cert.pem" statuses-issuer statuses-registry token-user:right \
+        "$token_lifetime_s" >"$state_dir/token-issuer.log" 2>&1 &
+    token_issuer_pid=$!
+    docker-registry serve "$dir/config.yml" </dev/null >"$state_dir/token-registry.log" 2>&1 &
+    token_registry_pid=$!
+    /usr/bin/python3 tests/e2e/delay_proxy.py "$proxy_port" "$port" \
+        "$((token_lifetime_s + 2))" >"$state_dir/delay-proxy.log" 2>&1 &
+    delay_proxy_pid=$!
+
+    deadline=$((SECONDS + 30))
+    until [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$token_registry/v2/")" = 401 ] &&
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://$token_issuer/")" = 404 ]; do
+        [ "$SECONDS" -lt "$deadline" ] || return 1
+        sleep 0.2
+    done
+    skopeo copy -q --dest-creds token-user:right --dest-tls-verify=false \
+        "oci:$layout:bookworm" "docker://127.0.0.1:$port/demo/debian:bookworm"
+}
+
+# Tokens expire while the blobs are held back: the worker must fetch a new
+# token on the registry's 401 and finish the scan.
+test_token_expired_mid_pull_is_refreshed() {
+    local issued_before issued_after
+    printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$token_registry" \
+        "$(printf 'token-user:right' | base64)" >"$auth_dir/token-user.json" || return 1
+    issued_before=$(grep -c '^issued token' "$state_dir/token-issuer.log")
+
+    scan_to_file token-expired token-user "$token_registry/demo/debian:bookworm" ||
+        return 1
+    /usr/bin/python3 - "$state_dir/token-expired.json" <<'EOF' || return 1
+import json, sys
+result = json.loads(open(sys.argv[1]).readline())
+assert result["status"] == "SCANNED", "%s: %s" % (result["status"], result["status_detail"])
+assert result["package_count"] > 50, result["package_count"]
+print(result["status_detail"])
+EOF
+    # The registry refused each held-back blob request, then served it
+    # with the next token.
+    /usr/bin/python3 - "$state_dir/delay-proxy.log" <<'EOF' || return 1
+import sys
+refused, served = set(), set()
+for line in open(sys.argv[1]):
+    method, path, status, delayed = line.split()
+    if "/blobs/" not in path:
+        continue
+    if status == "401" and delayed != "delayed=0s":
+        refused.add(path)
+    if status == "200" and path in refused:
+        served.add(path)
+assert refused, "no blob request was refused with an expired token"
+assert served == refused, "refused but never served: %s" % (refused - served)
+print("%d blobs refused with an expired token, then served" % len(refused))
+EOF
+    issued_after=$(grep -c '^issued token' "$state_dir/token-issuer.log")
+    [ "$((issued_after - issued_before))" -ge 3 ] ||
+        fail "only $((issued_after - issued_before)) tokens issued for the scan"
+}
+
+test_token_service_refusing_credentials_is_unauthorized() {
+    scan_to_file token-refused token-refused "$token_registry/demo/debian:bookworm" ||
+        return 1
+    expect_status token-refused UNAUTHORIZED "manifest fetch failed" \
+        "token service rejected the credentials" \
+        "give the workers credentials for $token_registry"
+    grep -q '^refused credentials' "$state_dir/token-issuer.log" ||
+        fail "the token service was not asked"
+}
+
 # A registry of its own that requires a password, on plain HTTP.
 # A registry with a self-signed certificate that nothing trusts.
 start_tls_registry() {
@@ -561,8 +665,6 @@ EOF
         return 1
     skopeo copy -q --dest-creds user:right --dest-tls-verify=false \
         "oci:$layout:bookworm" "docker://$auth_registry/demo/debian:bookworm" || return 1
-    printf '{"auths": {"%s": {"auth": "%s"}}}\n' "$auth_registry" \
-        "$(printf 'user:wrong' | base64)" >"$state_dir/auth.json"
 }
 
 echo "building the test image"
@@ -580,6 +682,15 @@ start_tls_registry >"$state_dir/tls-setup.log" 2>&1 || {
     cat "$state_dir/tls-registry.log" >>"$state_dir/tls-setup.log"
     setup_failed "$state_dir/tls-setup.log"
 }
+start_token_registry >"$state_dir/token-setup.log" 2>&1 || {
+    cat "$state_dir/token-issuer.log" "$state_dir/token-registry.log" \
+        >>"$state_dir/token-setup.log"
+    setup_failed "$state_dir/token-setup.log"
+}
+# The shared credentials, wrong for both registries that require them.
+printf '{"auths": {"%s": {"auth": "%s"}, "%s": {"auth": "%s"}}}\n' \
+    "$auth_registry" "$(printf 'user:wrong' | base64)" \
+    "$token_registry" "$(printf 'token-user:wrong' | base64)" >"$state_dir/auth.json"
 # A port that was free a moment ago; nothing in this script listens on it.
 closed_port=$(dev/free-port.sh) || exit 1
 
@@ -613,8 +724,8 @@ mkdir -p "$auth_dir" || exit 1
     --retry-backoff 2 --retry-max-attempts 3 \
     --auth-file "$state_dir/auth.json" --auth-dir "$auth_dir" \
     --max-kept-file-bytes "$max_kept_file_bytes" \
-    --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port,127.0.0.1:$stall_port" \
-    --low-speed-limit 100 --low-speed-window 2 \
+    --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port,127.0.0.1:$stall_port,$token_registry,$token_issuer" \
+    --low-speed-limit 100 --low-speed-window 8 \
     2>>"$state_dir/worker.log" &
 worker_pids+=($!)
 
@@ -628,6 +739,8 @@ run_test test_oversized_package_database_is_insufficient_resources
 run_test test_closed_port_is_network_error
 run_test test_wrong_password_is_unauthorized
 run_test test_account_credentials_win_over_shared_file
+run_test test_token_expired_mid_pull_is_refreshed
+run_test test_token_service_refusing_credentials_is_unauthorized
 run_test test_stalled_registry_is_timeout
 run_test test_untrusted_certificate_is_unauthorized
 run_test test_corrupted_layer_is_partial
