@@ -455,7 +455,7 @@ static void account_without_file_falls_back(void **state)
     assert_string_equal(path, "/shared.json");
 }
 
-static void account_that_is_no_file_name_is_refused(void **state)
+static void account_not_a_file_name_is_rejected(void **state)
 {
     char path[512], errbuf[256];
 
@@ -473,7 +473,7 @@ static void account_that_is_no_file_name_is_refused(void **state)
 
 /* A folder where the file should be is a mistake to report, not a reason
  * to fall back to the shared secrets. */
-static void account_path_that_is_a_folder_is_refused(void **state)
+static void account_path_folder_is_rejected(void **state)
 {
     char path[512], errbuf[256], folder[512];
 
@@ -509,8 +509,8 @@ int main(void)
         cmocka_unit_test(caps_key_length),
         cmocka_unit_test(account_file_wins_over_shared_file),
         cmocka_unit_test(account_without_file_falls_back),
-        cmocka_unit_test(account_that_is_no_file_name_is_refused),
-        cmocka_unit_test(account_path_that_is_a_folder_is_refused),
+        cmocka_unit_test(account_not_a_file_name_is_rejected),
+        cmocka_unit_test(account_path_folder_is_rejected),
     };
 
     return cmocka_run_group_tests(tests, make_temp_dir, remove_temp_dir);

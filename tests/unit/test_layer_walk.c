@@ -1127,8 +1127,8 @@ static size_t count_dpkg_packages(const struct rootfs *fs)
     "Package: tzdata\nStatus: install ok installed\nVersion: 2024a-0\n"        \
     "Architecture: all\n"
 
-/* tar stores the first path of a linked file as the file; a sorted writer
- * puts var/backups before var/lib, and dpkg's status-old may come first in
+/* tar stores the first path of a linked file as the file. A sorted writer
+ * puts var/backups before var/lib, and status-old may come first in
  * directory order. The package database must still be found. */
 static void hard_linked_dpkg_status_is_kept(void **state)
 {
@@ -1176,7 +1176,7 @@ static void hard_linked_apk_database_is_kept(void **state)
 }
 
 /* A file kept only because a link might name it must not fail the layer
- * when it is over the limit: the link is then unresolved, as before. */
+ * when it is over the limit. The link is then counted as unresolved. */
 static void database_lookalike_over_limit_stays_unkept(void **state)
 {
     (void)state;
@@ -1198,7 +1198,7 @@ static void database_lookalike_over_limit_stays_unkept(void **state)
     rootfs_free(fs);
 }
 
-/* Builds a folder path of about 180 bytes: over ustar's 100-byte name
+/* Builds a folder path of more than 120 bytes, over ustar's 100-byte name
  * field, so tar needs a PAX header, a GNU long name or the ustar prefix. */
 static void long_folder(char *out, size_t size, const char *leaf)
 {
@@ -1262,7 +1262,7 @@ static void tar_special(struct tar *tar, const char *path, unsigned int type,
 }
 
 /* overlayfs's own whiteout, a character device 0/0, deletes the lower
- * file; any other device only replaces it. */
+ * file. */
 static void overlay_whiteout_device_deletes_lower(void **state)
 {
     struct rootfs *fs = *state;
