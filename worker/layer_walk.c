@@ -220,38 +220,17 @@ static enum layer_walk_result walk_hardlink(struct walk *walk,
     return LAYER_WALK_OK;
 }
 
-static enum layer_walk_result walk_kept_file(struct walk *walk,
-                                             struct archive_entry *entry)
+/* Reads the entry's data from offset up to size into data. */
+static enum layer_walk_result read_entry_data(struct walk *walk, char *data,
+                                              size_t offset, size_t size)
 {
-    la_int64_t declared = archive_entry_size(entry);
-    if (declared < 0) {
-        snprintf(walk->errbuf, walk->errbuf_size,
-                 "%s has a negative size in its tar header", walk->path);
-        return LAYER_WALK_CORRUPT;
-    }
+    size_t done = offset;
 
-    enum rootfs_status status =
-        rootfs_layer_check_file(walk->layer, walk->path, (uint64_t)declared,
-                                walk->errbuf, walk->errbuf_size);
-    if (status != ROOTFS_OK)
-        return from_rootfs(status);
-
-    size_t size = (size_t)declared;
-    char *data = malloc(size + 1);
-    if (!data) {
-        snprintf(walk->errbuf, walk->errbuf_size,
-                 "out of memory reading %s (%zu bytes)", walk->path, size);
-        return LAYER_WALK_NO_MEMORY;
-    }
-
-    size_t done = 0;
     while (done < size) {
         la_ssize_t count =
             archive_read_data(walk->archive, data + done, size - done);
-        if (count < 0) {
-            free(data);
+        if (count < 0)
             return archive_failure(walk);
-        }
         if (count == 0)
             break;
         done += (size_t)count;
@@ -259,14 +238,146 @@ static enum layer_walk_result walk_kept_file(struct walk *walk,
     if (done < size) {
         snprintf(walk->errbuf, walk->errbuf_size,
                  "%s is truncated: %zu of %zu bytes", walk->path, done, size);
-        free(data);
         return LAYER_WALK_CORRUPT;
+    }
+    return LAYER_WALK_OK;
+}
+
+static enum layer_walk_result
+entry_size(struct walk *walk, struct archive_entry *entry, size_t *size)
+{
+    la_int64_t declared = archive_entry_size(entry);
+
+    if (declared < 0) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "%s has a negative size in its tar header", walk->path);
+        return LAYER_WALK_CORRUPT;
+    }
+    *size = (size_t)declared;
+    return LAYER_WALK_OK;
+}
+
+/* Reads a file whose first head_size bytes are already in head, and adds
+ * it to the change set. */
+static enum layer_walk_result keep_file(struct walk *walk, size_t size,
+                                        const char *head, size_t head_size)
+{
+    char *data = malloc(size + 1);
+    if (!data) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "out of memory reading %s (%zu bytes)", walk->path, size);
+        return LAYER_WALK_NO_MEMORY;
+    }
+
+    if (head_size > 0)
+        memcpy(data, head, head_size);
+    enum layer_walk_result result =
+        read_entry_data(walk, data, head_size, size);
+    if (result != LAYER_WALK_OK) {
+        free(data);
+        return result;
     }
     data[size] = '\0';
 
     walk->stats->kept_files++;
     return from_rootfs(rootfs_layer_put_file(
         walk->layer, walk->path, data, size, walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result walk_kept_file(struct walk *walk,
+                                             struct archive_entry *entry)
+{
+    size_t size = 0;
+    enum layer_walk_result result = entry_size(walk, entry, &size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    enum rootfs_status status = rootfs_layer_check_file(
+        walk->layer, walk->path, size, walk->errbuf, walk->errbuf_size);
+    if (status != ROOTFS_OK)
+        return from_rootfs(status);
+    return keep_file(walk, size, NULL, 0);
+}
+
+/* Whether data starts as a dpkg status file or an apk database does: dpkg
+ * writes the Package field first, apk the checksum or the name. */
+static bool looks_like_package_database(const char *data, size_t size)
+{
+    static const char *const starts[] = {"Package: ", "C:Q1", "P:"};
+
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        size_t length = strlen(starts[i]);
+        if (size >= length && memcmp(data, starts[i], length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A regular file at a path the scanners do not read. A hard link shares
+ * its target's contents, and tar stores the first path of a linked file as
+ * the file and the later ones as links to it. So a package database whose
+ * kept path (var/lib/dpkg/status) comes after another path of the same
+ * file (var/backups/dpkg.status.0, status-old) arrives as a link to a file
+ * that is not kept. Files that start like a package database are
+ * therefore kept too, when they fit within the limits, so such a link
+ * resolves. Any other file only replaces what lower layers had.
+ * NOTE: such a file stays in the model even when no link names it, and
+ * counts towards max_total_bytes like any kept file.
+ */
+static enum layer_walk_result walk_unkept_file(struct walk *walk,
+                                               struct archive_entry *entry)
+{
+    char head[16];
+    size_t size = 0;
+    enum layer_walk_result result = entry_size(walk, entry, &size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    size_t head_size = size < sizeof(head) ? size : sizeof(head);
+    result = read_entry_data(walk, head, 0, head_size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    if (looks_like_package_database(head, head_size) &&
+        rootfs_layer_check_file(walk->layer, walk->path, size, walk->errbuf,
+                                walk->errbuf_size) == ROOTFS_OK)
+        return keep_file(walk, size, head, head_size);
+    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
+                                              walk->errbuf, walk->errbuf_size));
+}
+
+/* overlayfs marks an opaque folder with this extended attribute, which
+ * some tools put in the layer's PAX headers instead of a .wh..wh..opq
+ * entry. */
+static bool has_opaque_xattr(struct archive_entry *entry)
+{
+    const char *name = NULL;
+    const void *value = NULL;
+    size_t size = 0;
+
+    archive_entry_xattr_reset(entry);
+    while (archive_entry_xattr_next(entry, &name, &value, &size) ==
+           ARCHIVE_OK) {
+        if ((strcmp(name, "trusted.overlay.opaque") == 0 ||
+             strcmp(name, "user.overlay.opaque") == 0) &&
+            size >= 1 && ((const char *)value)[0] == 'y')
+            return true;
+    }
+    return false;
+}
+
+static enum layer_walk_result walk_directory(struct walk *walk,
+                                             struct archive_entry *entry)
+{
+    enum rootfs_status status = rootfs_layer_put_directory(
+        walk->layer, walk->path, walk->errbuf, walk->errbuf_size);
+    if (status != ROOTFS_OK || !has_opaque_xattr(entry))
+        return from_rootfs(status);
+
+    walk->stats->whiteouts++;
+    return from_rootfs(rootfs_layer_opaque(walk->layer, walk->path,
+                                           walk->errbuf, walk->errbuf_size));
 }
 
 static enum layer_walk_result walk_entry(struct walk *walk,
@@ -293,13 +404,21 @@ static enum layer_walk_result walk_entry(struct walk *walk,
 
     switch (archive_entry_filetype(entry)) {
     case AE_IFDIR:
-        return from_rootfs(rootfs_layer_put_directory(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return walk_directory(walk, entry);
     case AE_IFLNK:
         return walk_symlink(walk, entry);
     case AE_IFREG:
         if (rootfs_classify(walk->path) == ROOTFS_KEEP)
             return walk_kept_file(walk, entry);
+        return walk_unkept_file(walk, entry);
+    case AE_IFCHR:
+        /* overlayfs's whiteout: a character device 0/0, as a layer tarred
+         * from an overlay upper folder carries it. */
+        if (archive_entry_rdev(entry) == 0) {
+            walk->stats->whiteouts++;
+            return from_rootfs(rootfs_layer_whiteout(
+                walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        }
         break;
     default:
         break;

@@ -25,6 +25,9 @@ static const struct option_spec worker_options[] = {
      "name in results and logs (default: HOSTNAME-PID)"},
     {"auth-file", 0, OPTION_STRING, "IMGASSURE_AUTH_FILE", NULL, "PATH",
      "registry credentials: containers auth.json or docker config.json"},
+    {"auth-dir", 0, OPTION_STRING, "IMGASSURE_AUTH_DIR", NULL, "DIR",
+     "per-account credentials: DIR/ACCOUNT.json, when present, is used "
+     "instead of --auth-file for that account's scans"},
     {"insecure-registries", 0, OPTION_STRING, "IMGASSURE_INSECURE_REGISTRIES",
      NULL, "HOST:PORT,...",
      "registries reached over plain HTTP; all others use verified HTTPS"},
@@ -51,6 +54,10 @@ static const struct option_spec worker_options[] = {
      "21474836480", "BYTES",
      "images whose compressed layers total more are not pulled "
      "(INSUFFICIENT_RESOURCES); 0: no limit"},
+    {"max-kept-file-bytes", 0, OPTION_INT, "IMGASSURE_MAX_KEPT_FILE_BYTES",
+     "67108864", "BYTES",
+     "largest package database or os-release held in memory; a larger one "
+     "is INSUFFICIENT_RESOURCES"},
     {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
      "OSV records to match against: a directory of .json files or a .zip"},
     {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
@@ -181,6 +188,7 @@ int main(int argc, char **argv)
     config.delivery_timeout_ms =
         (int)options_get_int(&values, "delivery-timeout-ms", 60000);
     config.scan.credentials_file = options_get(&values, "auth-file");
+    config.scan.credentials_dir = options_get(&values, "auth-dir");
     config.scan.insecure_registries =
         options_get(&values, "insecure-registries");
     config.scan.connect_timeout_s =
@@ -193,6 +201,11 @@ int main(int argc, char **argv)
     config.scan.abort_requested = &stop_requested;
     config.scan.max_image_bytes =
         options_get_int(&values, "max-image-bytes", 20LL * 1024 * 1024 * 1024);
+    if (options_get_int(&values, "max-kept-file-bytes", 1) < 1)
+        return usage_error("--max-kept-file-bytes must be a positive number "
+                           "of bytes");
+    config.scan.max_kept_file_bytes = (uint64_t)options_get_int(
+        &values, "max-kept-file-bytes", 64LL * 1024 * 1024);
     config.scan.vulndb_max_age_ms =
         options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
     config.vulndb_path = options_get(&values, "vuln-db");

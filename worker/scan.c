@@ -3,6 +3,7 @@
 #include "apk.h"
 #include "avro_datum.h"
 #include "clock.h"
+#include "credentials.h"
 #include "dpkg.h"
 #include "image_source.h"
 #include "image_ref.h"
@@ -142,10 +143,18 @@ static int open_registry_source(struct scan_context *scan,
                                 const struct image_ref *ref)
 {
     struct registry_options options;
-    char errbuf[512];
+    char errbuf[512], credentials_path[4096];
+
+    if (credentials_choose_file(
+            scan->options->credentials_dir, scan->request->image.account,
+            scan->options->credentials_file, credentials_path,
+            sizeof(credentials_path), errbuf, sizeof(errbuf)) != 0)
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
+                          "no credentials file for account %s: %s",
+                          scan->request->image.account, errbuf);
 
     registry_options_init(&options);
-    options.credentials_path = scan->options->credentials_file;
+    options.credentials_path = credentials_path;
     options.insecure_registries = scan->options->insecure_registries;
     if (scan->options->connect_timeout_s > 0)
         options.connect_timeout_s = scan->options->connect_timeout_s;
@@ -161,7 +170,9 @@ static int open_registry_source(struct scan_context *scan,
         image_source_registry_new(&options, ref, errbuf, sizeof(errbuf));
     if (scan->source == NULL)
         return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
-                          "registry client setup failed: %s", errbuf);
+                          "registry client setup failed: %s; the scan runs "
+                          "again by itself once that is fixed",
+                          errbuf);
     return 0;
 }
 
@@ -327,6 +338,12 @@ static int walk_result_status(struct scan_context *scan, size_t index,
 {
     const char *digest = scan->manifest->layers[index].digest;
 
+    if (walked == LAYER_WALK_TOO_LARGE && strstr(reason, "max_file_bytes"))
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "layer %zu (%s): %s; the scan holds this file in "
+                          "memory: raise IMGASSURE_MAX_KEPT_FILE_BYTES if the "
+                          "workers can afford it, then request a new scan",
+                          index + 1, digest, reason);
     if (walked == LAYER_WALK_TOO_LARGE)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "layer %zu (%s): %s", index + 1, digest, reason);
@@ -388,6 +405,12 @@ static int scan_layers(struct scan_context *scan)
     struct rootfs_limits limits;
 
     rootfs_limits_init(&limits);
+    if (scan->options->max_kept_file_bytes > 0) {
+        limits.max_file_bytes = (size_t)scan->options->max_kept_file_bytes;
+        /* One file may never need more than all kept files together. */
+        if (limits.max_total_bytes < limits.max_file_bytes)
+            limits.max_total_bytes = limits.max_file_bytes;
+    }
     scan->fs = rootfs_new(&limits);
     if (scan->fs == NULL)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,

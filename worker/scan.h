@@ -13,7 +13,10 @@
 #include <stdint.h>
 
 struct scan_options {
-    const char *credentials_file;    /* auth.json / config.json, or NULL */
+    const char *credentials_file; /* auth.json / config.json, or NULL */
+    /* Folder of per-account credentials files (ACCOUNT.json), each used
+     * instead of credentials_file for its account's scans; or NULL. */
+    const char *credentials_dir;
     const char *insecure_registries; /* comma-separated host:port, or NULL */
     long connect_timeout_s;
     long pull_timeout_s;
@@ -31,6 +34,9 @@ struct scan_options {
     /* Images whose layers total more bytes are INSUFFICIENT_RESOURCES
      * without a download; 0 turns the limit off. */
     int64_t max_image_bytes;
+    /* Largest file the scan holds in memory (a package database,
+     * os-release); 0 keeps the file model's default. */
+    uint64_t max_kept_file_bytes;
 };
 
 /*

@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -819,6 +820,31 @@ static int check_credentials(const char *path, char *errbuf, size_t errbuf_size)
     return 0;
 }
 
+/* Checked once, so that a typo fails at start. The files in the folder are
+ * read at each scan, so they may be added or changed while the worker
+ * runs. */
+static int check_credentials_dir(const char *path, char *errbuf,
+                                 size_t errbuf_size)
+{
+    const char *reason = NULL;
+    struct stat info;
+
+    if (path == NULL)
+        return 0;
+    if (stat(path, &info) != 0 || access(path, R_OK | X_OK) != 0)
+        reason = strerror(errno);
+    else if (!S_ISDIR(info.st_mode))
+        reason = "not a folder";
+    if (reason == NULL)
+        return 0;
+
+    snprintf(errbuf, errbuf_size,
+             "cannot use %s as the per-account credentials folder "
+             "(--auth-dir, IMGASSURE_AUTH_DIR): %s",
+             path, reason);
+    return -1;
+}
+
 static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
 {
     const struct worker_config *config = worker->config;
@@ -829,7 +855,9 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         return -1;
     }
     if (check_credentials(config->scan.credentials_file, errbuf, errbuf_size) !=
-        0)
+            0 ||
+        check_credentials_dir(config->scan.credentials_dir, errbuf,
+                              errbuf_size) != 0)
         return -1;
     worker->state =
         image_state_connect(config->redis_url, reason, sizeof(reason));
