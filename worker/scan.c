@@ -140,18 +140,19 @@ static int registry_failure(struct scan_context *scan,
 }
 
 static int open_registry_source(struct scan_context *scan,
-                                const struct image_ref *ref)
+                                const struct image_ref *ref,
+                                const char *account)
 {
     struct registry_options options;
     char errbuf[512], credentials_path[4096];
 
-    if (credentials_choose_file(
-            scan->options->credentials_dir, scan->request->image.account,
-            scan->options->credentials_file, credentials_path,
-            sizeof(credentials_path), errbuf, sizeof(errbuf)) != 0)
+    if (credentials_choose_file(scan->options->credentials_dir, account,
+                                scan->options->credentials_file,
+                                credentials_path, sizeof(credentials_path),
+                                errbuf, sizeof(errbuf)) != 0)
         return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
                           "no credentials file for account %s: %s",
-                          scan->request->image.account, errbuf);
+                          account ? account : "(none)", errbuf);
 
     registry_options_init(&options);
     options.credentials_path = credentials_path;
@@ -701,7 +702,7 @@ int scan_image(const struct scan_options *options,
                           "invalid image reference reached the scan: %s",
                           errbuf);
 
-    outcome = open_registry_source(&scan, &ref);
+    outcome = open_registry_source(&scan, &ref, request->image.account);
     if (outcome == 0 && scan.result->status_detail == NULL)
         outcome = scan_with(&scan);
     image_source_free(scan.source);
@@ -729,7 +730,7 @@ int scan_open_registry_source(const struct scan_options *options,
     int outcome;
 
     scan_context_init(&scan, options, result);
-    outcome = open_registry_source(&scan, ref);
+    outcome = open_registry_source(&scan, ref, result->image.account);
     *source = scan.source;
     return outcome;
 }
