@@ -15,10 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layer_stream.h"
 #include "rootfs.h"
-
-/* libarchive's read size; large blocks keep pipe reads few. */
-#define READ_BLOCK_BYTES (256 * 1024)
 
 #define WHITEOUT_PREFIX ".wh."
 #define OPAQUE_MARKER ".wh..wh..opq"
@@ -27,6 +25,7 @@
 
 struct walk {
     struct archive *archive;
+    struct layer_stream *stream;
     struct rootfs_layer *layer;
     const struct rootfs_limits *limits;
     struct layer_walk_stats *stats;
@@ -381,18 +380,30 @@ static void drain_fd(int fd, uint64_t limit)
     }
 }
 
+/* libarchive's read callback: hands over the decompressed block in place,
+ * so libarchive skips unneeded file bodies without copying them. */
+static la_ssize_t read_stream(struct archive *archive, void *context,
+                              const void **block)
+{
+    struct layer_stream *stream = context;
+    ssize_t size = layer_stream_read(stream, block);
+
+    if (size < 0)
+        archive_set_error(archive, EIO, "%s", layer_stream_error(stream));
+    return size;
+}
+
 static struct archive *archive_open(void)
 {
     struct archive *archive = archive_read_new();
     if (!archive)
         return NULL;
 
-    /* The compressions registries and docker save use, each through its
-     * library (Debian 12's libarchive links zlib, libzstd, libbz2 and
-     * liblzma). archive_read_support_filter_all() is avoided because some
-     * of its filters (lrzip, grzip) run an external program on the data. */
-    archive_read_support_filter_gzip(archive);
-    archive_read_support_filter_zstd(archive);
+    /* gzip and zstd arrive decompressed by layer_stream.c; the rarer
+     * bzip2 and xz pass through it to libarchive's filters (Debian 12's
+     * libarchive links libbz2 and liblzma). archive_read_support_filter_all()
+     * is avoided because some of its filters (lrzip, grzip) run an
+     * external program on the data. */
     archive_read_support_filter_bzip2(archive);
     archive_read_support_filter_xz(archive);
     archive_read_support_format_tar(archive);
@@ -424,11 +435,12 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
     if (!walk.path || !walk.link)
         goto out_free_buffers;
 
+    walk.stream = layer_stream_new(fd);
     walk.layer = rootfs_layer_new(fs);
-    if (!walk.layer)
-        goto out_free_buffers;
+    if (!walk.stream || !walk.layer)
+        goto out_free_layer;
 
-    if (archive_read_open_fd(walk.archive, fd, READ_BLOCK_BYTES) !=
+    if (archive_read_open(walk.archive, walk.stream, NULL, read_stream, NULL) !=
         ARCHIVE_OK) {
         result = archive_failure(&walk);
         goto out_free_layer;
@@ -448,6 +460,7 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
 
 out_free_layer:
     rootfs_layer_free(walk.layer);
+    layer_stream_free(walk.stream);
 out_free_buffers:
     free(walk.link);
     free(walk.path);
