@@ -149,6 +149,21 @@ static const char *entry_hardlink(struct archive_entry *entry)
     return target;
 }
 
+/* Makes a change at walk->path through rootfs_layer_apply(), so that a
+ * recorder set on the model sees it. */
+static enum layer_walk_result
+apply(struct walk *walk, enum rootfs_change_kind kind, const char *target)
+{
+    struct rootfs_change change = {
+        .kind = kind,
+        .path = walk->path,
+        .target = target,
+    };
+
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
+}
+
 /* base points at the last component of walk->path. */
 static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 {
@@ -158,8 +173,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
             base[0] = '\0';
         else
             base[-1] = '\0';
-        return from_rootfs(rootfs_layer_opaque(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OPAQUE, NULL);
     }
     if (strncmp(base, AUFS_PREFIX, strlen(AUFS_PREFIX)) == 0)
         return LAYER_WALK_OK;
@@ -172,8 +186,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 
     walk->stats->whiteouts++;
     memmove(base, name, strlen(name) + 1);
-    return from_rootfs(rootfs_layer_whiteout(walk->layer, walk->path,
-                                             walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_WHITEOUT, NULL);
 }
 
 static enum layer_walk_result walk_symlink(struct walk *walk,
@@ -185,13 +198,11 @@ static enum layer_walk_result walk_symlink(struct walk *walk,
     if (!target || target[0] == '\0' ||
         strlen(target) > walk->limits->max_path_bytes) {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
     walk->stats->symlinks++;
-    return from_rootfs(rootfs_layer_put_symlink(
-        walk->layer, walk->path, target, walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_SYMLINK, target);
 }
 
 static enum layer_walk_result walk_hardlink(struct walk *walk,
@@ -201,14 +212,17 @@ static enum layer_walk_result walk_hardlink(struct walk *walk,
             0 ||
         walk->link[0] == '\0') {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_HARDLINK,
+        .path = walk->path,
+        .target = walk->link,
+    };
     int resolved = 0;
-    enum rootfs_status status =
-        rootfs_layer_put_hardlink(walk->layer, walk->path, walk->link,
-                                  &resolved, walk->errbuf, walk->errbuf_size);
+    enum rootfs_status status = rootfs_layer_apply(
+        walk->layer, &change, &resolved, walk->errbuf, walk->errbuf_size);
     if (status != ROOTFS_OK)
         return from_rootfs(status);
 
@@ -263,9 +277,15 @@ static enum layer_walk_result walk_kept_file(struct walk *walk,
     }
     data[size] = '\0';
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_FILE,
+        .path = walk->path,
+        .data = data,
+        .size = size,
+    };
     walk->stats->kept_files++;
-    return from_rootfs(rootfs_layer_put_file(
-        walk->layer, walk->path, data, size, walk->errbuf, walk->errbuf_size));
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
 }
 
 static enum layer_walk_result walk_entry(struct walk *walk,
@@ -292,8 +312,7 @@ static enum layer_walk_result walk_entry(struct walk *walk,
 
     switch (archive_entry_filetype(entry)) {
     case AE_IFDIR:
-        return from_rootfs(rootfs_layer_put_directory(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_DIRECTORY, NULL);
     case AE_IFLNK:
         return walk_symlink(walk, entry);
     case AE_IFREG:
@@ -303,8 +322,7 @@ static enum layer_walk_result walk_entry(struct walk *walk,
     default:
         break;
     }
-    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
-                                              walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
 }
 
 static enum layer_walk_result check_counts(struct walk *walk,

@@ -1,6 +1,7 @@
 /* imgassure-worker: consumes image events and scan requests, scans images
  * and publishes results. */
 #include "kafka.h"
+#include "layer_cache.h"
 #include "log.h"
 #include "options.h"
 #include "worker.h"
@@ -51,6 +52,10 @@ static const struct option_spec worker_options[] = {
      "21474836480", "BYTES",
      "images whose compressed layers total more are not pulled "
      "(INSUFFICIENT_RESOURCES); 0: no limit"},
+    {"layer-cache-ttl", 0, OPTION_INT, "IMGASSURE_LAYER_CACHE_TTL_S", "604800",
+     "SECONDS",
+     "how long a layer's analysis stays in Redis after its last use, so a "
+     "scan of an image with known layers downloads no blob; 0: no cache"},
     {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
      "OSV records to match against: a directory of .json files or a .zip"},
     {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
@@ -195,6 +200,9 @@ int main(int argc, char **argv)
         options_get_int(&values, "max-image-bytes", 20LL * 1024 * 1024 * 1024);
     config.scan.vulndb_max_age_ms =
         options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
+    config.scan.layer_cache_url = config.redis_url;
+    config.scan.layer_cache_ttl_s =
+        options_get_int(&values, "layer-cache-ttl", LAYER_CACHE_DEFAULT_TTL_S);
     config.vulndb_path = options_get(&values, "vuln-db");
     config.cve_path = options_get(&values, "cve-db");
     config.vulndb_check_interval_s =
