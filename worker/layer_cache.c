@@ -8,6 +8,12 @@
  * a kind byte, then its path, then a target (symbolic and hard links) or
  * the file contents (kept files). Every string is a u32 length, its bytes
  * and a NUL that the length does not count.
+ *
+ * LOWER_ONLY in the kind byte marks a change that can only hide content
+ * of lower layers: a whiteout, an opaque folder, or a folder or other
+ * entry at a path where this layer put nothing before it. Most of a
+ * layer's entries are such, and replaying onto an empty model (an image's
+ * first layer) skips them.
  */
 #include "layer_cache.h"
 
@@ -18,7 +24,7 @@
 
 #include <hiredis/hiredis.h>
 #include <openssl/sha.h>
-#include <zlib.h>
+#include <isa-l/crc.h>
 #include <zstd.h>
 
 #include "redis_conn.h"
@@ -28,12 +34,19 @@
 #define ZSTD_LEVEL 3
 #define REDIS_TIMEOUT_MS 2000
 #define KEY_MAX 256
+#define LOWER_ONLY 0x80
 
 struct layer_record {
     unsigned char *data;
     size_t size;
     size_t capacity;
     bool unusable;
+    /* Hashes of the paths this layer put a file or link at, and of their
+     * folders: an open-addressing set, 0 marking a free slot. A collision
+     * only keeps a change that could have been skipped. */
+    uint64_t *upper_paths;
+    size_t upper_count;
+    size_t upper_slots; /* a power of two */
 };
 
 struct layer_cache {
@@ -52,8 +65,102 @@ void layer_record_free(struct layer_record *record)
 {
     if (!record)
         return;
+    free(record->upper_paths);
     free(record->data);
     free(record);
+}
+
+static uint64_t path_hash(const char *path, size_t length)
+{
+    uint64_t hash = 14695981039346656037ULL;
+
+    for (size_t i = 0; i < length; i++) {
+        hash ^= (unsigned char)path[i];
+        hash *= 1099511628211ULL;
+    }
+    return hash ? hash : 1;
+}
+
+static bool upper_contains(const struct layer_record *record, uint64_t hash)
+{
+    if (record->upper_slots == 0)
+        return false;
+
+    size_t mask = record->upper_slots - 1;
+    for (size_t i = hash & mask; record->upper_paths[i]; i = (i + 1) & mask) {
+        if (record->upper_paths[i] == hash)
+            return true;
+    }
+    return false;
+}
+
+static bool upper_insert(struct layer_record *record, uint64_t hash)
+{
+    if (upper_contains(record, hash))
+        return true;
+    if (2 * (record->upper_count + 1) > record->upper_slots) {
+        size_t slots = record->upper_slots ? 2 * record->upper_slots : 1024;
+        uint64_t *table = calloc(slots, sizeof(*table));
+        if (!table)
+            return false;
+        for (size_t i = 0; i < record->upper_slots; i++) {
+            uint64_t old = record->upper_paths[i];
+            size_t at = old & (slots - 1);
+            while (old && table[at])
+                at = (at + 1) & (slots - 1);
+            if (old)
+                table[at] = old;
+        }
+        free(record->upper_paths);
+        record->upper_paths = table;
+        record->upper_slots = slots;
+    }
+
+    size_t at = hash & (record->upper_slots - 1);
+    while (record->upper_paths[at])
+        at = (at + 1) & (record->upper_slots - 1);
+    record->upper_paths[at] = hash;
+    record->upper_count++;
+    return true;
+}
+
+/* Adds path and each folder above it, the image root "" included. */
+static void upper_add(struct layer_record *record, const char *path)
+{
+    size_t length = strlen(path);
+
+    for (;;) {
+        if (!upper_insert(record, path_hash(path, length))) {
+            record->unusable = true;
+            return;
+        }
+        if (length == 0)
+            return;
+        while (length > 0 && path[length - 1] != '/')
+            length--;
+        if (length > 0)
+            length--;
+    }
+}
+
+/* Whether change can only hide lower layers' content. rootfs.c applies
+ * whiteouts and opaque folders to lower layers only. A folder or other
+ * entry replaces its own layer's content only at or above a path where
+ * the layer put a file or link. */
+static bool lower_only(const struct layer_record *record,
+                       const struct rootfs_change *change)
+{
+    switch (change->kind) {
+    case ROOTFS_CHANGE_WHITEOUT:
+    case ROOTFS_CHANGE_OPAQUE:
+        return true;
+    case ROOTFS_CHANGE_DIRECTORY:
+    case ROOTFS_CHANGE_OTHER:
+        return !upper_contains(record,
+                               path_hash(change->path, strlen(change->path)));
+    default:
+        return false;
+    }
 }
 
 static bool record_reserve(struct layer_record *record, size_t more)
@@ -122,8 +229,13 @@ void layer_record_add(void *context, const struct rootfs_change *change)
 
     if (!record_reserve(record, 1))
         return;
-    record->data[record->size++] = (unsigned char)change->kind;
+    bool hides_only = lower_only(record, change);
+    record->data[record->size++] =
+        (unsigned char)change->kind | (hides_only ? LOWER_ONLY : 0);
     record_string(record, change->path, strlen(change->path));
+    if (!hides_only && change->kind != ROOTFS_CHANGE_DIRECTORY &&
+        change->kind != ROOTFS_CHANGE_OTHER)
+        upper_add(record, change->path);
 
     switch (change->kind) {
     case ROOTFS_CHANGE_SYMLINK:
@@ -171,7 +283,7 @@ int layer_record_encode(const struct layer_record *record,
     memcpy(out, MAGIC, 4);
     put_u32(out + 4, LAYER_CACHE_FORMAT_VERSION);
     put_u64(out + 8, record->size);
-    put_u32(out + 16, (uint32_t)crc32(0L, record->data, (uInt)record->size));
+    put_u32(out + 16, crc32_gzip_refl(0, record->data, record->size));
     *entry = out;
     *size = HEADER_BYTES + compressed;
     return 0;
@@ -208,19 +320,23 @@ static const char *read_string(struct reader *reader, size_t *length)
  * "." or ".." components. The rootfs_layer_* calls rely on it. */
 static bool path_is_normal(const char *path, size_t length)
 {
-    if (strlen(path) != length)
-        return false;
+    size_t start = 0;
 
-    const char *component = path;
-    while (*component) {
-        const char *slash = strchr(component, '/');
-        size_t size = slash ? (size_t)(slash - component) : strlen(component);
+    if (length == 0)
+        return true;
+    for (size_t i = 0; i <= length; i++) {
+        if (i < length && path[i] != '/') {
+            if (path[i] == '\0')
+                return false;
+            continue;
+        }
+
+        size_t size = i - start;
+        const char *component = path + start;
         if (size == 0 || (size == 1 && component[0] == '.') ||
             (size == 2 && component[0] == '.' && component[1] == '.'))
             return false;
-        component += size + (slash ? 1 : 0);
-        if (slash && *component == '\0')
-            return false;
+        start = i + 1;
     }
     return true;
 }
@@ -259,7 +375,7 @@ decode_payload(const unsigned char *entry, size_t size, unsigned char **payload,
     size_t done = ZSTD_decompress(data, declared, entry + HEADER_BYTES,
                                   size - HEADER_BYTES);
     if (ZSTD_isError(done) || done != declared ||
-        crc32(0L, data, (uInt)declared) != get_u32(entry + 16)) {
+        crc32_gzip_refl(0, data, declared) != get_u32(entry + 16)) {
         free(data);
         return invalid(errbuf, errbuf_size,
                        "payload does not match its checksum");
@@ -269,9 +385,18 @@ decode_payload(const unsigned char *entry, size_t size, unsigned char **payload,
     return LAYER_CACHE_APPLIED;
 }
 
-/* Reads one change into *change; a kept file's data is a malloc'd copy
- * that rootfs_layer_apply() takes. */
-static bool read_change(struct reader *reader, struct rootfs_change *change)
+static bool has_path_only(enum rootfs_change_kind kind)
+{
+    return kind == ROOTFS_CHANGE_WHITEOUT || kind == ROOTFS_CHANGE_OPAQUE ||
+           kind == ROOTFS_CHANGE_DIRECTORY || kind == ROOTFS_CHANGE_OTHER;
+}
+
+/* Reads one change into *change, and whether it only hides lower
+ * layers' content into *hides_only. Such a change is not checked further
+ * when skip_hidden is set, because it will not be applied. A kept file's
+ * data is a malloc'd copy that rootfs_layer_apply() takes. */
+static bool read_change(struct reader *reader, struct rootfs_change *change,
+                        bool *hides_only, bool skip_hidden)
 {
     size_t length;
 
@@ -279,13 +404,20 @@ static bool read_change(struct reader *reader, struct rootfs_change *change)
     if (reader->at >= reader->size)
         return false;
     unsigned kind = reader->data[reader->at++];
+    *hides_only = (kind & LOWER_ONLY) != 0;
+    kind &= ~(unsigned)LOWER_ONLY;
     if (kind > ROOTFS_CHANGE_OPAQUE)
         return false;
     change->kind = (enum rootfs_change_kind)kind;
+    if (*hides_only && !has_path_only(change->kind))
+        return false;
 
     change->path = read_string(reader, &length);
-    if (!change->path || !path_is_normal(change->path, length) ||
-        (length == 0 && change->kind != ROOTFS_CHANGE_OPAQUE))
+    if (!change->path || (length == 0 && change->kind != ROOTFS_CHANGE_OPAQUE))
+        return false;
+    if (*hides_only && skip_hidden)
+        return true;
+    if (!path_is_normal(change->path, length))
         return false;
 
     if (change->kind == ROOTFS_CHANGE_SYMLINK ||
@@ -321,6 +453,7 @@ enum layer_cache_apply_result layer_cache_apply(struct rootfs *fs,
     if (result != LAYER_CACHE_APPLIED)
         return result;
 
+    bool lower_empty = rootfs_is_empty(fs);
     struct rootfs_layer *layer = rootfs_layer_new(fs);
     if (!layer) {
         free(payload);
@@ -331,11 +464,15 @@ enum layer_cache_apply_result layer_cache_apply(struct rootfs *fs,
     struct reader reader = {payload, payload_size, 0};
     while (result == LAYER_CACHE_APPLIED && reader.at < reader.size) {
         struct rootfs_change change;
-        if (!read_change(&reader, &change)) {
+        bool hides_only;
+        if (!read_change(&reader, &change, &hides_only, lower_empty)) {
             free(change.data);
             result = invalid(errbuf, errbuf_size, "a change is malformed");
             break;
         }
+        if (hides_only && lower_empty)
+            continue;
+
         enum rootfs_status status =
             rootfs_layer_apply(layer, &change, NULL, errbuf, errbuf_size);
         if (status != ROOTFS_OK)
@@ -438,9 +575,22 @@ int layer_cache_get(struct layer_cache *cache, enum layer_cache_kind kind,
     }
     format_key(key, kind, digest);
 
-    redisReply *reply = redisCommand(cache->redis, "GET %s", key);
-    if (!reply ||
-        (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL))
+    /* Both commands go out at once, saving a round trip per entry. An
+     * entry in use stays; EXPIRE on a missing key does nothing. */
+    redisReply *reply = NULL, *renewed = NULL;
+    if (redisAppendCommand(cache->redis, "GET %s", key) != REDIS_OK ||
+        redisAppendCommand(cache->redis, "EXPIRE %s %ld", key, cache->ttl_s) !=
+            REDIS_OK ||
+        redisGetReply(cache->redis, (void **)&reply) != REDIS_OK)
+        return redis_failure(cache, reply, "GET", errbuf, errbuf_size);
+    if (redisGetReply(cache->redis, (void **)&renewed) != REDIS_OK ||
+        renewed->type != REDIS_REPLY_INTEGER) {
+        freeReplyObject(reply);
+        return redis_failure(cache, renewed, "EXPIRE", errbuf, errbuf_size);
+    }
+    freeReplyObject(renewed);
+
+    if (reply->type != REDIS_REPLY_STRING && reply->type != REDIS_REPLY_NIL)
         return redis_failure(cache, reply, "GET", errbuf, errbuf_size);
     if (reply->type == REDIS_REPLY_NIL ||
         reply->len > LAYER_CACHE_MAX_ENTRY_BYTES) {
@@ -457,14 +607,6 @@ int layer_cache_get(struct layer_cache *cache, enum layer_cache_kind kind,
     memcpy(*value, reply->str, reply->len);
     *size = reply->len;
     freeReplyObject(reply);
-
-    /* An entry in use stays. A failure here only shortens its life, so
-     * the value read is still returned. */
-    reply = redisCommand(cache->redis, "EXPIRE %s %ld", key, cache->ttl_s);
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
-        redis_failure(cache, reply, "EXPIRE", errbuf, errbuf_size);
-    else
-        freeReplyObject(reply);
 
     if (kind == LAYER_CACHE_CONFIG && !matches_digest(*value, *size, digest)) {
         free(*value);

@@ -942,6 +942,11 @@ void rootfs_layer_commit(struct rootfs_layer *layer)
     rootfs_layer_free(layer);
 }
 
+int rootfs_is_empty(const struct rootfs *fs)
+{
+    return fs->root->first_child == NULL;
+}
+
 void rootfs_set_recorder(struct rootfs *fs, rootfs_recorder recorder,
                          void *context)
 {

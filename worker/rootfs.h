@@ -230,6 +230,10 @@ struct rootfs_change {
 typedef void (*rootfs_recorder)(void *context,
                                 const struct rootfs_change *change);
 
+/* Returns 1 when no layer has put anything into fs yet, else 0. A change
+ * that only hides lower layers' content does nothing to such a model. */
+int rootfs_is_empty(const struct rootfs *fs);
+
 /* Reports every later successful rootfs_layer_apply() on fs to recorder.
  * NULL stops the reports. */
 void rootfs_set_recorder(struct rootfs *fs, rootfs_recorder recorder,

@@ -152,6 +152,69 @@ static void cache_replay_equals_walk(void **state)
     free(entry);
 }
 
+/* Later entries of one layer that replace its own earlier ones, which a
+ * replay onto an empty model must not skip. */
+static void apply_self_replacing(struct rootfs *fs, struct layer_record *record)
+{
+    if (record)
+        rootfs_set_recorder(fs, layer_record_add, record);
+    struct rootfs_layer *layer = rootfs_layer_new(fs);
+    assert_non_null(layer);
+    apply_ok(layer, ROOTFS_CHANGE_WHITEOUT, "usr/share/doc", NULL, NULL);
+    apply_ok(layer, ROOTFS_CHANGE_OTHER, "usr/share/doc/copyright", NULL, NULL);
+    apply_ok(layer, ROOTFS_CHANGE_FILE, "var/lib/dpkg/status", NULL,
+             "Package: replaced\n");
+    apply_ok(layer, ROOTFS_CHANGE_OTHER, "var/lib/dpkg/status", NULL, NULL);
+    apply_ok(layer, ROOTFS_CHANGE_FILE, "var/lib/apk/db/installed", NULL,
+             "P:removed\n");
+    apply_ok(layer, ROOTFS_CHANGE_OTHER, "var/lib/apk", NULL, NULL);
+    apply_ok(layer, ROOTFS_CHANGE_SYMLINK, "etc/os-release",
+             "../usr/lib/os-release", NULL);
+    apply_ok(layer, ROOTFS_CHANGE_DIRECTORY, "etc/os-release", NULL, NULL);
+    apply_ok(layer, ROOTFS_CHANGE_FILE, "usr/lib/os-release", NULL,
+             "ID=debian\n");
+    apply_ok(layer, ROOTFS_CHANGE_SYMLINK, "lib", "usr/lib", NULL);
+    rootfs_layer_commit(layer);
+    rootfs_set_recorder(fs, NULL, NULL);
+}
+
+static void cache_replay_onto_empty_model(void **state)
+{
+    (void)state;
+    struct rootfs *walked = rootfs_new(NULL);
+    struct rootfs *replayed = rootfs_new(NULL);
+    struct layer_record *record = layer_record_new();
+    unsigned char *entry;
+    size_t size;
+    char errbuf[256];
+
+    assert_non_null(walked);
+    assert_non_null(replayed);
+    assert_non_null(record);
+    assert_true(rootfs_is_empty(walked));
+    apply_self_replacing(walked, record);
+    assert_false(rootfs_is_empty(walked));
+    assert_int_equal(
+        layer_record_encode(record, &entry, &size, errbuf, sizeof(errbuf)), 0);
+    assert_int_equal(
+        layer_cache_apply(replayed, entry, size, errbuf, sizeof(errbuf)),
+        LAYER_CACHE_APPLIED);
+
+    assert_int_equal(rootfs_file_count(replayed), rootfs_file_count(walked));
+    assert_int_equal(rootfs_symlink_count(replayed),
+                     rootfs_symlink_count(walked));
+    assert_file(replayed, "var/lib/dpkg/status", NULL);
+    assert_file(replayed, "var/lib/apk/db/installed", NULL);
+    assert_file(replayed, "etc/os-release", NULL);
+    assert_file(replayed, "lib/os-release", "ID=debian\n");
+    assert_file(walked, "lib/os-release", "ID=debian\n");
+
+    free(entry);
+    layer_record_free(record);
+    rootfs_free(replayed);
+    rootfs_free(walked);
+}
+
 /* Every damaged form is INVALID and leaves the model unchanged. */
 static void cache_corrupt_entry_rejected(void **state)
 {
@@ -447,6 +510,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(cache_replay_equals_walk),
+        cmocka_unit_test(cache_replay_onto_empty_model),
         cmocka_unit_test(cache_corrupt_entry_rejected),
         cmocka_unit_test(cache_oversized_record_not_encoded),
         cmocka_unit_test(cache_redis_round_trip_sets_ttl),
