@@ -115,8 +115,19 @@ def goal_text(value, goal, unit=""):
                                  "met" if met else "NOT met")
 
 
+def merge_layer_runs(paths):
+    """Join bench_layer_walk outputs of one layer: their runs and medians."""
+    runs = [read_json(path) for path in paths]
+    merged = dict(runs[0])
+    for side in ("walk", "raw_inflate", "gzread"):
+        times = [seconds for run in runs for seconds in run[side + "_runs_s"]]
+        merged[side + "_runs_s"] = times
+        merged[side + "_s"] = statistics.median(times)
+    return merged
+
+
 def figure_layer(args):
-    run = read_json(args.input)
+    run = merge_layer_runs(args.input)
     # Every side decompresses the whole stream, so throughputs count its
     # bytes, also those after the tar end marker that the walk leaves out.
     size = run["bytes_inflated"]
@@ -285,8 +296,11 @@ def main():
     db = commands.add_parser("db", help="bench_vulndb's output")
     match = commands.add_parser("match", help="bench_match's output")
     layer = commands.add_parser("layer", help="bench_layer_walk's output")
-    for command in (db, match, layer):
+    for command in (db, match):
         command.add_argument("--input", required=True)
+    layer.add_argument("--input", required=True, action="append",
+                       help="bench_layer_walk output, repeatable")
+    for command in (db, match, layer):
         command.add_argument("--out", required=True, help="part to write")
     db.add_argument("--label", required=True, help="the database's name")
     layer.add_argument("--label", required=True, help="the layer's name")

@@ -216,26 +216,30 @@ if [ -n "$igzip_missing" ]; then
 decompression baselines: $igzip_missing")
 fi
 
-# Times one layer: the walk and the zlib baselines, then each program
-# baseline, five times each.
+# Times one layer in 5 rounds. Each round runs the walk with its zlib
+# baselines, then each program baseline once, so that a change in the
+# load of a shared machine reaches every side alike.
 bench_layer() {
     local label=$1 layer=$2 out=$3
-    local baselines=()
+    local zcat_times="" igzip_times="skip:$igzip_missing"
+    local bsdtar_times="skip:$bsdtar_missing" inputs=() round
 
-    "$programs/bench_layer_walk" "$layer" 5 > "$out.raw"
-    baselines+=(--baseline "zcat=$(time_command 5 zcat "$layer")")
-    local times="skip:$igzip_missing"
-    if [ -z "$igzip_missing" ]; then
-        times=$(time_command 5 igzip -dc "$layer")
-    fi
-    baselines+=(--baseline "igzip -dc=$times")
-    times="skip:$bsdtar_missing"
-    if [ -z "$bsdtar_missing" ]; then
-        times=$(time_command 5 bsdtar -tf "$layer")
-    fi
-    baselines+=(--baseline "bsdtar -tf=$times")
-    "$python" "$report" layer --input "$out.raw" --label "$label" \
-        --out "$out" "${baselines[@]}" "${note[@]}"
+    [ -z "$igzip_missing" ] && igzip_times=""
+    [ -z "$bsdtar_missing" ] && bsdtar_times=""
+    for round in 1 2 3 4 5; do
+        "$programs/bench_layer_walk" "$layer" 1 > "$out.$round.raw"
+        inputs+=(--input "$out.$round.raw")
+        zcat_times+=${zcat_times:+,}$(time_command 1 zcat "$layer")
+        if [ -z "$igzip_missing" ]; then
+            igzip_times+=${igzip_times:+,}$(time_command 1 igzip -dc "$layer")
+        fi
+        if [ -z "$bsdtar_missing" ]; then
+            bsdtar_times+=${bsdtar_times:+,}$(time_command 1 bsdtar -tf "$layer")
+        fi
+    done
+    "$python" "$report" layer "${inputs[@]}" --label "$label" --out "$out" \
+        --baseline "zcat=$zcat_times" --baseline "igzip -dc=$igzip_times" \
+        --baseline "bsdtar -tf=$bsdtar_times" "${note[@]}"
 }
 
 if [ -n "$demo_layer" ]; then
