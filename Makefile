@@ -2,7 +2,8 @@
 
 CC ?= cc
 BUILD ?= build
-PKGS := rdkafka avro-c hiredis libarchive libcurl jansson libcrypto
+PKGS := rdkafka avro-c hiredis libarchive libcurl jansson libcrypto libisal \
+	libzstd
 
 OPTFLAGS ?= -O2 -g
 SANFLAGS ?=

@@ -15,10 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layer_stream.h"
 #include "rootfs.h"
-
-/* libarchive's read size; large blocks keep pipe reads few. */
-#define READ_BLOCK_BYTES (256 * 1024)
 
 #define WHITEOUT_PREFIX ".wh."
 #define OPAQUE_MARKER ".wh..wh..opq"
@@ -27,6 +25,7 @@
 
 struct walk {
     struct archive *archive;
+    struct layer_stream *stream;
     struct rootfs_layer *layer;
     const struct rootfs_limits *limits;
     struct layer_walk_stats *stats;
@@ -150,6 +149,21 @@ static const char *entry_hardlink(struct archive_entry *entry)
     return target;
 }
 
+/* Makes a change at walk->path through rootfs_layer_apply(), so that a
+ * recorder set on the model sees it. */
+static enum layer_walk_result
+apply(struct walk *walk, enum rootfs_change_kind kind, const char *target)
+{
+    struct rootfs_change change = {
+        .kind = kind,
+        .path = walk->path,
+        .target = target,
+    };
+
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
+}
+
 /* base points at the last component of walk->path. */
 static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 {
@@ -159,8 +173,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
             base[0] = '\0';
         else
             base[-1] = '\0';
-        return from_rootfs(rootfs_layer_opaque(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OPAQUE, NULL);
     }
     if (strncmp(base, AUFS_PREFIX, strlen(AUFS_PREFIX)) == 0)
         return LAYER_WALK_OK;
@@ -173,8 +186,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 
     walk->stats->whiteouts++;
     memmove(base, name, strlen(name) + 1);
-    return from_rootfs(rootfs_layer_whiteout(walk->layer, walk->path,
-                                             walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_WHITEOUT, NULL);
 }
 
 static enum layer_walk_result walk_symlink(struct walk *walk,
@@ -186,13 +198,11 @@ static enum layer_walk_result walk_symlink(struct walk *walk,
     if (!target || target[0] == '\0' ||
         strlen(target) > walk->limits->max_path_bytes) {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
     walk->stats->symlinks++;
-    return from_rootfs(rootfs_layer_put_symlink(
-        walk->layer, walk->path, target, walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_SYMLINK, target);
 }
 
 static enum layer_walk_result walk_hardlink(struct walk *walk,
@@ -202,14 +212,17 @@ static enum layer_walk_result walk_hardlink(struct walk *walk,
             0 ||
         walk->link[0] == '\0') {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_HARDLINK,
+        .path = walk->path,
+        .target = walk->link,
+    };
     int resolved = 0;
-    enum rootfs_status status =
-        rootfs_layer_put_hardlink(walk->layer, walk->path, walk->link,
-                                  &resolved, walk->errbuf, walk->errbuf_size);
+    enum rootfs_status status = rootfs_layer_apply(
+        walk->layer, &change, &resolved, walk->errbuf, walk->errbuf_size);
     if (status != ROOTFS_OK)
         return from_rootfs(status);
 
@@ -279,9 +292,15 @@ static enum layer_walk_result keep_file(struct walk *walk, size_t size,
     }
     data[size] = '\0';
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_FILE,
+        .path = walk->path,
+        .data = data,
+        .size = size,
+    };
     walk->stats->kept_files++;
-    return from_rootfs(rootfs_layer_put_file(
-        walk->layer, walk->path, data, size, walk->errbuf, walk->errbuf_size));
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
 }
 
 static enum layer_walk_result walk_kept_file(struct walk *walk,
@@ -343,8 +362,7 @@ static enum layer_walk_result walk_unkept_file(struct walk *walk,
         rootfs_layer_check_file(walk->layer, walk->path, size, walk->errbuf,
                                 walk->errbuf_size) == ROOTFS_OK)
         return keep_file(walk, size, head, head_size);
-    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
-                                              walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
 }
 
 /* overlayfs marks an opaque folder with this extended attribute, which
@@ -370,14 +388,12 @@ static bool has_opaque_xattr(struct archive_entry *entry)
 static enum layer_walk_result walk_directory(struct walk *walk,
                                              struct archive_entry *entry)
 {
-    enum rootfs_status status = rootfs_layer_put_directory(
-        walk->layer, walk->path, walk->errbuf, walk->errbuf_size);
-    if (status != ROOTFS_OK || !has_opaque_xattr(entry))
-        return from_rootfs(status);
+    enum layer_walk_result result = apply(walk, ROOTFS_CHANGE_DIRECTORY, NULL);
+    if (result != LAYER_WALK_OK || !has_opaque_xattr(entry))
+        return result;
 
     walk->stats->whiteouts++;
-    return from_rootfs(rootfs_layer_opaque(walk->layer, walk->path,
-                                           walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_OPAQUE, NULL);
 }
 
 static enum layer_walk_result walk_entry(struct walk *walk,
@@ -416,15 +432,13 @@ static enum layer_walk_result walk_entry(struct walk *walk,
          * from an overlay upper folder carries it. */
         if (archive_entry_rdev(entry) == 0) {
             walk->stats->whiteouts++;
-            return from_rootfs(rootfs_layer_whiteout(
-                walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+            return apply(walk, ROOTFS_CHANGE_WHITEOUT, NULL);
         }
         break;
     default:
         break;
     }
-    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
-                                              walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
 }
 
 static enum layer_walk_result check_counts(struct walk *walk,
@@ -500,18 +514,30 @@ static void drain_fd(int fd, uint64_t limit)
     }
 }
 
+/* libarchive's read callback: hands over the decompressed block in place,
+ * so libarchive skips unneeded file bodies without copying them. */
+static la_ssize_t read_stream(struct archive *archive, void *context,
+                              const void **block)
+{
+    struct layer_stream *stream = context;
+    ssize_t size = layer_stream_read(stream, block);
+
+    if (size < 0)
+        archive_set_error(archive, EIO, "%s", layer_stream_error(stream));
+    return size;
+}
+
 static struct archive *archive_open(void)
 {
     struct archive *archive = archive_read_new();
     if (!archive)
         return NULL;
 
-    /* The compressions registries and docker save use, each through its
-     * library (Debian 12's libarchive links zlib, libzstd, libbz2 and
-     * liblzma). archive_read_support_filter_all() is avoided because some
-     * of its filters (lrzip, grzip) run an external program on the data. */
-    archive_read_support_filter_gzip(archive);
-    archive_read_support_filter_zstd(archive);
+    /* gzip and zstd arrive decompressed by layer_stream.c; the rarer
+     * bzip2 and xz pass through it to libarchive's filters (Debian 12's
+     * libarchive links libbz2 and liblzma). archive_read_support_filter_all()
+     * is avoided because some of its filters (lrzip, grzip) run an
+     * external program on the data. */
     archive_read_support_filter_bzip2(archive);
     archive_read_support_filter_xz(archive);
     archive_read_support_format_tar(archive);
@@ -543,11 +569,12 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
     if (!walk.path || !walk.link)
         goto out_free_buffers;
 
+    walk.stream = layer_stream_new(fd);
     walk.layer = rootfs_layer_new(fs);
-    if (!walk.layer)
-        goto out_free_buffers;
+    if (!walk.stream || !walk.layer)
+        goto out_free_layer;
 
-    if (archive_read_open_fd(walk.archive, fd, READ_BLOCK_BYTES) !=
+    if (archive_read_open(walk.archive, walk.stream, NULL, read_stream, NULL) !=
         ARCHIVE_OK) {
         result = archive_failure(&walk);
         goto out_free_layer;
@@ -567,6 +594,7 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
 
 out_free_layer:
     rootfs_layer_free(walk.layer);
+    layer_stream_free(walk.stream);
 out_free_buffers:
     free(walk.link);
     free(walk.path);

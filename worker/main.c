@@ -1,6 +1,7 @@
 /* imgassure-worker: consumes image events and scan requests, scans images
  * and publishes results. */
 #include "kafka.h"
+#include "layer_cache.h"
 #include "log.h"
 #include "options.h"
 #include "worker.h"
@@ -58,6 +59,10 @@ static const struct option_spec worker_options[] = {
      "67108864", "BYTES",
      "largest package database or os-release held in memory; a larger one "
      "is INSUFFICIENT_RESOURCES"},
+    {"layer-cache-ttl", 0, OPTION_INT, "IMGASSURE_LAYER_CACHE_TTL_S", "604800",
+     "SECONDS",
+     "how long a layer's analysis stays in Redis after its last use, so a "
+     "scan of an image with known layers downloads no blob; 0: no cache"},
     {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
      "OSV records to match against: a directory of .json files or a .zip"},
     {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
@@ -208,6 +213,9 @@ int main(int argc, char **argv)
         &values, "max-kept-file-bytes", 64LL * 1024 * 1024);
     config.scan.vulndb_max_age_ms =
         options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
+    config.scan.layer_cache_url = config.redis_url;
+    config.scan.layer_cache_ttl_s =
+        options_get_int(&values, "layer-cache-ttl", LAYER_CACHE_DEFAULT_TTL_S);
     config.vulndb_path = options_get(&values, "vuln-db");
     config.cve_path = options_get(&values, "cve-db");
     config.vulndb_check_interval_s =

@@ -1,3 +1,5 @@
+/* F_SETPIPE_SZ is Linux-specific. */
+#define _GNU_SOURCE
 #include "scan.h"
 
 #include "apk.h"
@@ -7,7 +9,9 @@
 #include "dpkg.h"
 #include "image_source.h"
 #include "image_ref.h"
+#include "layer_cache.h"
 #include "layer_walk.h"
+#include "log.h"
 #include "manifest.h"
 #include "match.h"
 #include "os_release.h"
@@ -16,15 +20,22 @@
 #include "severity.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #define SCAN_ABANDONED (-1)
+
+/* The layer pipe's buffer: Linux's default of 64 KiB would cut the layer
+ * walk's 1 MiB reads into 16. 1 MiB is the default pipe-max-size, so an
+ * unprivileged process may set it; when it cannot, the default stays. */
+#define PIPE_BYTES (1024 * 1024)
 
 /* Everything one scan holds; scan_image frees it before returning. */
 struct scan_context {
@@ -34,6 +45,9 @@ struct scan_context {
     const char *platform;      /* requested platform, or NULL */
     struct manifest *manifest; /* the platform manifest being scanned */
     struct rootfs *fs;
+    struct layer_cache *cache; /* NULL until connected, or when off */
+    int cache_tried;
+    struct scan_stats stats;
 };
 
 static int set_status(struct scan_result *result, enum scan_status status,
@@ -245,6 +259,36 @@ static int resolve_manifest(struct scan_context *scan)
     return 0;
 }
 
+/* Connects to the layer cache on first use. A cache that cannot be
+ * reached is left out of this scan: it saves work but decides nothing. */
+static struct layer_cache *scan_cache(struct scan_context *scan)
+{
+    static atomic_ulong failures;
+    char errbuf[512];
+
+    if (scan->cache_tried)
+        return scan->cache;
+    scan->cache_tried = 1;
+    if (scan->options->layer_cache_url == NULL ||
+        scan->options->layer_cache_ttl_s <= 0)
+        return NULL;
+
+    scan->cache = layer_cache_connect(scan->options->layer_cache_url,
+                                      scan->options->layer_cache_ttl_s, errbuf,
+                                      sizeof(errbuf));
+    if (scan->cache == NULL) {
+        unsigned long count = ++failures;
+        /* Logged at 1, 2, 4, 8, ... failures so a Redis outage does not
+         * flood the log. */
+        if ((count & (count - 1)) == 0)
+            log_write(LOG_WARNING, "SCAN",
+                      "layer cache unavailable, downloading every layer "
+                      "(failure %lu): %s",
+                      count, errbuf);
+    }
+    return scan->cache;
+}
+
 /* Reads the image config: it must describe a Linux image. */
 static int check_config(struct scan_context *scan)
 {
@@ -255,12 +299,22 @@ static int check_config(struct scan_context *scan)
     size_t size;
     char errbuf[512], name[256];
 
-    status = scan->source->ops->fetch_blob(scan->source, config->digest,
-                                           config->size, &body, &size, errbuf,
-                                           sizeof(errbuf));
-    if (status != REGISTRY_OK)
-        return registry_failure(scan, status, "image config fetch failed",
-                                errbuf);
+    if (scan_cache(scan) == NULL ||
+        layer_cache_get(scan->cache, LAYER_CACHE_CONFIG, config->digest,
+                        (unsigned char **)&body, &size, errbuf,
+                        sizeof(errbuf)) != 1) {
+        status = scan->source->ops->fetch_blob(scan->source, config->digest,
+                                               config->size, &body, &size,
+                                               errbuf, sizeof(errbuf));
+        if (status != REGISTRY_OK)
+            return registry_failure(scan, status, "image config fetch failed",
+                                    errbuf);
+        scan->stats.blob_bytes += size;
+        if (scan->cache != NULL)
+            layer_cache_put(scan->cache, LAYER_CACHE_CONFIG, config->digest,
+                            (const unsigned char *)body, size, errbuf,
+                            sizeof(errbuf));
+    }
     if (manifest_parse_config(body, size, &platform, errbuf, sizeof(errbuf)) !=
         0) {
         free(body);
@@ -282,11 +336,14 @@ static int check_config(struct scan_context *scan)
 
 /* A layer download runs on its own thread and writes into a pipe that the
  * layer walk reads, so the walk never waits for a whole layer and the
- * layer is never held whole in memory (the pipe buffers 64 KiB). */
+ * layer is never held whole in memory (the pipe buffers PIPE_BYTES). The
+ * download thread also computes the blob's digest, so hashing runs beside
+ * the decompression instead of before it. */
 struct layer_download {
     struct scan_context *scan;
     const struct manifest_descriptor *layer;
     int write_fd;
+    uint64_t bytes;
     enum registry_status status;
     char errbuf[512];
 };
@@ -298,6 +355,7 @@ static int write_to_pipe(const void *data, size_t size, void *userdata)
 
     if (aborted(download->scan))
         return -1;
+    download->bytes += size;
     while (size > 0) {
         ssize_t written = write(download->write_fd, bytes, size);
 
@@ -358,6 +416,51 @@ static int walk_result_status(struct scan_context *scan, size_t index,
                       index + 1, digest, reason);
 }
 
+/* Applies the layer's cached analysis. Returns 1 when it was applied,
+ * else 0, and then the layer is downloaded as if nothing were cached. */
+static int apply_cached_layer(struct scan_context *scan, size_t index)
+{
+    const char *digest = scan->manifest->layers[index].digest;
+    unsigned char *entry;
+    size_t size;
+    char errbuf[512];
+
+    if (scan_cache(scan) == NULL ||
+        layer_cache_get(scan->cache, LAYER_CACHE_LAYER, digest, &entry, &size,
+                        errbuf, sizeof(errbuf)) != 1)
+        return 0;
+
+    enum layer_cache_apply_result applied =
+        layer_cache_apply(scan->fs, entry, size, errbuf, sizeof(errbuf));
+    free(entry);
+    if (applied != LAYER_CACHE_APPLIED) {
+        log_write(LOG_WARNING, "SCAN",
+                  "layer %s: cached analysis not used, reading the layer "
+                  "again: %s",
+                  digest, errbuf);
+        return 0;
+    }
+    scan->stats.layers_cached++;
+    return 1;
+}
+
+static void store_layer(struct scan_context *scan, size_t index,
+                        const struct layer_record *record)
+{
+    const char *digest = scan->manifest->layers[index].digest;
+    unsigned char *entry;
+    size_t size;
+    char errbuf[512];
+
+    if (layer_record_encode(record, &entry, &size, errbuf, sizeof(errbuf)) !=
+            0 ||
+        layer_cache_put(scan->cache, LAYER_CACHE_LAYER, digest, entry, size,
+                        errbuf, sizeof(errbuf)) != 0)
+        log_write(LOG_WARNING, "SCAN", "layer %s: not cached: %s", digest,
+                  errbuf);
+    free(entry);
+}
+
 static int scan_layer(struct scan_context *scan, size_t index)
 {
     struct layer_download download;
@@ -373,6 +476,7 @@ static int scan_layer(struct scan_context *scan, size_t index)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "cannot create a pipe: %s", strerror(errno));
     download.write_fd = fds[1];
+    (void)fcntl(fds[1], F_SETPIPE_SZ, PIPE_BYTES);
     if (pthread_create(&thread, NULL, download_layer, &download) != 0) {
         close(fds[0]);
         close(fds[1]);
@@ -380,8 +484,14 @@ static int scan_layer(struct scan_context *scan, size_t index)
                           "cannot start a download thread");
     }
 
+    /* The walk's changes are recorded for the cache as they are made. */
+    struct layer_record *record =
+        scan_cache(scan) != NULL ? layer_record_new() : NULL;
+    if (record != NULL)
+        rootfs_set_recorder(scan->fs, layer_record_add, record);
     walked =
         layer_walk_fd(scan->fs, fds[0], NULL, walk_error, sizeof(walk_error));
+    rootfs_set_recorder(scan->fs, NULL, NULL);
     /* A corrupt layer is read to its end too: when its bytes do not match
      * the digest, that mismatch is the cause to report, not the tar error
      * it led to. */
@@ -389,16 +499,23 @@ static int scan_layer(struct scan_context *scan, size_t index)
         drain(fds[0]);
     close(fds[0]);
     pthread_join(thread, NULL);
+    scan->stats.blob_bytes += download.bytes;
+    scan->stats.layers_downloaded++;
 
+    int outcome = 0;
     if (aborted(scan))
-        return SCAN_ABANDONED;
-    if (download.status != REGISTRY_OK &&
-        (walked == LAYER_WALK_OK || download.status != REGISTRY_ABORTED))
-        return registry_failure(scan, download.status, "layer download failed",
-                                download.errbuf);
-    if (walked != LAYER_WALK_OK)
-        return walk_result_status(scan, index, walked, walk_error);
-    return 0;
+        outcome = SCAN_ABANDONED;
+    else if (download.status != REGISTRY_OK &&
+             (walked == LAYER_WALK_OK || download.status != REGISTRY_ABORTED))
+        outcome = registry_failure(scan, download.status,
+                                   "layer download failed", download.errbuf);
+    else if (walked != LAYER_WALK_OK)
+        outcome = walk_result_status(scan, index, walked, walk_error);
+    /* Stored only now that the download's digest check passed. */
+    else if (record != NULL)
+        store_layer(scan, index, record);
+    layer_record_free(record);
+    return outcome;
 }
 
 static int scan_layers(struct scan_context *scan)
@@ -418,11 +535,20 @@ static int scan_layers(struct scan_context *scan)
                           "out of memory creating the file model");
 
     for (size_t i = 0; i < scan->manifest->layer_count; i++) {
-        int outcome = scan_layer(scan, i);
+        if (apply_cached_layer(scan, i))
+            continue;
 
+        int outcome = scan_layer(scan, i);
         if (outcome != 0 || scan->result->status_detail != NULL)
             return outcome;
     }
+    log_write(LOG_INFO, "SCAN",
+              "layers of %s: %zu from the layer cache, %zu downloaded "
+              "(%" PRIu64 " blob bytes)",
+              scan->result->manifest_digest ? scan->result->manifest_digest
+                                            : "the image",
+              scan->stats.layers_cached, scan->stats.layers_downloaded,
+              scan->stats.blob_bytes);
     return 0;
 }
 
@@ -669,6 +795,9 @@ static int scan_with(struct scan_context *scan)
 {
     int outcome = run_steps(scan);
 
+    if (scan->options->stats != NULL)
+        *scan->options->stats = scan->stats;
+    layer_cache_free(scan->cache);
     rootfs_free(scan->fs);
     manifest_free(scan->manifest);
     return outcome;

@@ -12,6 +12,13 @@
 #include <signal.h>
 #include <stdint.h>
 
+/* Transfer counts of one scan, for benchmarks and tests. */
+struct scan_stats {
+    uint64_t blob_bytes;      /* config and layer bytes from the registry */
+    size_t layers_cached;     /* layers applied from the layer cache */
+    size_t layers_downloaded; /* layers downloaded and walked */
+};
+
 struct scan_options {
     const char *credentials_file; /* auth.json / config.json, or NULL */
     /* Folder of per-account credentials files (ACCOUNT.json), each used
@@ -37,6 +44,12 @@ struct scan_options {
     /* Largest file the scan holds in memory (a package database,
      * os-release); 0 keeps the file model's default. */
     uint64_t max_kept_file_bytes;
+    /* Redis holding layer analyses and image configs (layer_cache.h), or
+     * NULL for no cache. Entries live layer_cache_ttl_s seconds after
+     * their last use; 0 turns the cache off. */
+    const char *layer_cache_url;
+    long layer_cache_ttl_s;
+    struct scan_stats *stats; /* filled when not NULL */
 };
 
 /*
