@@ -1,0 +1,201 @@
+#include "digest_match.h"
+
+#include "clock.h"
+#include "kafka.h"
+#include "location.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define RELEASE_BATCH 64
+
+static void format_time(int64_t ms, char *out, size_t out_size)
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm parts;
+
+    gmtime_r(&seconds, &parts);
+    strftime(out, out_size, "%Y-%m-%dT%H:%M:%SZ", &parts);
+}
+
+static int set_detail(struct scan_result *result, const char *detail)
+{
+    free(result->status_detail);
+    result->status_detail = strdup(detail);
+    return result->status_detail != NULL ? 0 : -1;
+}
+
+/* Moves what the shared scan read from the image into result; identity,
+ * ids and timings stay this request's. */
+static void take_content(struct scan_result *result, struct scan_result *shared)
+{
+#define MOVE(field)                                                            \
+    do {                                                                       \
+        result->field = shared->field;                                         \
+        shared->field = NULL;                                                  \
+    } while (0)
+    MOVE(manifest_digest);
+    MOVE(os_id);
+    MOVE(os_version_id);
+    MOVE(os_pretty_name);
+    MOVE(packages);
+    MOVE(findings);
+    MOVE(vulnerability_db_version);
+#undef MOVE
+    result->package_count = shared->package_count;
+    shared->package_count = 0;
+    result->finding_count = shared->finding_count;
+    shared->finding_count = 0;
+    result->layer_count = shared->layer_count;
+    result->image_size_bytes = shared->image_size_bytes;
+    result->vulnerabilities_matched = shared->vulnerabilities_matched;
+    memcpy(result->severity_counts, shared->severity_counts,
+           sizeof(result->severity_counts));
+    result->vulnerability_level = shared->vulnerability_level;
+    result->risk_score = shared->risk_score;
+    result->vulnerability_db_built_at_ms = shared->vulnerability_db_built_at_ms;
+    result->status = SCAN_STATUS_SCANNED;
+}
+
+static int matched(struct scan_result *result, struct scan_result *shared,
+                   char *scanned_from, size_t scanned_from_size)
+{
+    char detail[1400], when[32];
+    const char *kind = environment_kind_name(result->image.environment_kind);
+
+    format_time(shared->finished_at_ms, when, sizeof(when));
+    snprintf(detail, sizeof(detail),
+             "%s; taken by digest from the scan in environment %s at %s (%s "
+             "images are not pulled)",
+             shared->status_detail ? shared->status_detail : "scanned",
+             shared->image.environment_id, when, kind);
+    snprintf(scanned_from, scanned_from_size, "%s",
+             shared->image.environment_id);
+    take_content(result, shared);
+    return set_detail(result, detail);
+}
+
+static int unmatched(struct scan_result *result)
+{
+    if (result->image.environment_kind == ENVIRONMENT_FARGATE) {
+        result->status = SCAN_STATUS_PENDING_SCAN;
+        return set_detail(result,
+                          "Fargate images are not pulled: waiting for a "
+                          "registry or Kubernetes scan of this digest in the "
+                          "account, no action needed");
+    }
+    result->status = SCAN_STATUS_UNMATCHED;
+    return set_detail(result,
+                      "ECS images are not pulled and no registry or "
+                      "Kubernetes environment of the account has scanned "
+                      "this digest yet: connect the registry holding it; "
+                      "the result follows its scan");
+}
+
+int digest_match_fill(struct image_state_store *store,
+                      const struct scan_request *request,
+                      struct scan_result *result, char *scanned_from,
+                      size_t scanned_from_size, char *errbuf,
+                      size_t errbuf_size)
+{
+    unsigned char *encoded = NULL, *shared_value = NULL;
+    size_t encoded_size = 0, shared_size = 0;
+    struct scan_result shared;
+    int found, status;
+
+    scanned_from[0] = '\0';
+    if (request->image.digest == NULL) {
+        result->status = SCAN_STATUS_UNMATCHED;
+        return set_detail(result,
+                          "the agent reported no digest, and images of this "
+                          "environment kind are matched by digest, not "
+                          "pulled: report the image with its digest");
+    }
+    if (scan_request_encode(request, &encoded, &encoded_size, errbuf,
+                            errbuf_size) != 0)
+        return -1;
+    found = image_state_find_shared(store, request->image.account,
+                                    request->image.digest, encoded,
+                                    encoded_size, clock_now_ms(), &shared_value,
+                                    &shared_size, errbuf, errbuf_size);
+    free(encoded);
+    if (found < 0)
+        return -1;
+    if (found == 0)
+        return unmatched(result);
+
+    memset(&shared, 0, sizeof(shared));
+    if (scan_result_decode(shared_value, shared_size, &shared, errbuf,
+                           errbuf_size) != 0) {
+        free(shared_value);
+        result->status = SCAN_STATUS_INTERNAL_ERROR;
+        return set_detail(result, "the stored scan of this digest does not "
+                                  "decode; request a scan of the registry "
+                                  "image to replace it");
+    }
+    free(shared_value);
+    status = matched(result, &shared, scanned_from, scanned_from_size);
+    scan_result_clear(&shared);
+    return status;
+}
+
+/* Produces up to RELEASE_BATCH requests from first and waits for them. */
+static int release_batch(rd_kafka_t *producer, const char *topic,
+                         int timeout_ms, const struct waiting_requests *waiting,
+                         size_t first, size_t count, char *errbuf,
+                         size_t errbuf_size)
+{
+    struct kafka_delivery deliveries[RELEASE_BATCH];
+    struct kafka_delivery *pending[RELEASE_BATCH];
+    size_t produced = 0;
+    int status = 0;
+
+    for (size_t i = first; i < first + count; i++) {
+        struct scan_request request;
+        char key[1024];
+
+        memset(&request, 0, sizeof(request));
+        if (scan_request_decode(waiting->values[i], waiting->sizes[i], &request,
+                                errbuf, errbuf_size) != 0 ||
+            location_format_key(&request.image, key, sizeof(key)) != 0) {
+            scan_request_clear(&request);
+            continue; /* cannot be sent; removed with the others */
+        }
+        scan_request_clear(&request);
+        pending[produced] = &deliveries[produced];
+        if (kafka_produce(producer, topic, key, strlen(key), waiting->values[i],
+                          waiting->sizes[i], NULL, &deliveries[produced],
+                          errbuf, errbuf_size) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+            status = -1;
+            break;
+        }
+        produced++;
+    }
+    if (produced > 0 &&
+        kafka_wait_deliveries(producer, pending, produced, timeout_ms, errbuf,
+                              errbuf_size) != 0)
+        status = -1;
+    return status;
+}
+
+int digest_match_release(struct image_state_store *store, rd_kafka_t *producer,
+                         const char *topic, int timeout_ms,
+                         const struct scan_result *result,
+                         const struct waiting_requests *waiting, char *errbuf,
+                         size_t errbuf_size)
+{
+    for (size_t first = 0; first < waiting->count; first += RELEASE_BATCH) {
+        size_t count = waiting->count - first < RELEASE_BATCH
+                           ? waiting->count - first
+                           : RELEASE_BATCH;
+
+        if (release_batch(producer, topic, timeout_ms, waiting, first, count,
+                          errbuf, errbuf_size) != 0)
+            return -1;
+    }
+    return image_state_release_waiting(
+        store, result->image.account, result->image.digest,
+        result->manifest_digest, waiting, errbuf, errbuf_size);
+}
