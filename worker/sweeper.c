@@ -8,6 +8,7 @@
 #include "lifetime.h"
 #include "location.h"
 #include "log.h"
+#include "state_walk.h"
 
 #include <inttypes.h>
 #include <stdarg.h>
@@ -16,7 +17,6 @@
 #include <string.h>
 
 #define LEASE_MS 30000
-#define PAGE_SIZE "100"
 #define KEY_SIZE 1024
 
 /* Takes the lease when free, renews it when the caller holds it. */
@@ -28,23 +28,16 @@ static const char hold_lease_script[] =
     "end\n"
     "return 0\n";
 
-/* One environment of one account to walk. */
-struct sweep_target {
-    char *account;
-    char *environment;
-};
-
 struct sweeper {
     struct sweeper_config config;
     struct image_state_store *state;
-    struct sweep_target *targets;
-    size_t target_count;
-    size_t next_target;
-    char cursor[32]; /* ZSCAN cursor in the current target, "0" to start */
+    struct state_walk walk;
     int walking;
     int64_t next_walk_ms; /* monotonic */
+    int64_t now_ms;       /* the clock when the current page started */
     struct account_settings settings;
-    char settings_account[160]; /* whose settings are loaded */
+    char settings_account[160]; /* whose settings are loaded, "" none */
+    int settings_valid;
     unsigned long removed;
 };
 
@@ -75,25 +68,11 @@ struct sweeper *sweeper_new(const struct sweeper_config *config, char *errbuf,
     return sweeper;
 }
 
-static void clear_targets(struct sweeper *sweeper)
-{
-    for (size_t i = 0; i < sweeper->target_count; i++) {
-        free(sweeper->targets[i].account);
-        free(sweeper->targets[i].environment);
-    }
-    free(sweeper->targets);
-    sweeper->targets = NULL;
-    sweeper->target_count = 0;
-    sweeper->next_target = 0;
-    sweeper->settings_account[0] = '\0';
-    sweeper->walking = 0;
-}
-
 void sweeper_free(struct sweeper *sweeper)
 {
     if (sweeper == NULL)
         return;
-    clear_targets(sweeper);
+    state_walk_clear(&sweeper->walk);
     image_state_free(sweeper->state);
     free(sweeper);
 }
@@ -137,55 +116,6 @@ static int hold_lease(struct sweeper *sweeper)
     return held;
 }
 
-static int add_target(struct sweeper *sweeper, const char *account,
-                      const char *environment)
-{
-    struct sweep_target *grown =
-        realloc(sweeper->targets,
-                (sweeper->target_count + 1) * sizeof(*sweeper->targets));
-
-    if (grown == NULL)
-        return -1;
-    sweeper->targets = grown;
-    grown[sweeper->target_count].account = strdup(account);
-    grown[sweeper->target_count].environment = strdup(environment);
-    sweeper->target_count++;
-    return grown[sweeper->target_count - 1].account == NULL ||
-                   grown[sweeper->target_count - 1].environment == NULL
-               ? -1
-               : 0;
-}
-
-/* Lists every account's environments as the walk's targets. */
-static int list_targets(struct sweeper *sweeper)
-{
-    redisReply *accounts =
-        command(sweeper, "SMEMBERS %s", IMAGE_STATE_ACCOUNTS_KEY);
-
-    if (accounts == NULL)
-        return -1;
-    for (size_t i = 0; i < accounts->elements; i++) {
-        const char *account = accounts->element[i]->str;
-        redisReply *environments =
-            command(sweeper, "HKEYS imgassure:{%s}:environments", account);
-
-        if (environments == NULL) {
-            freeReplyObject(accounts);
-            return -1;
-        }
-        for (size_t j = 0; j < environments->elements; j++)
-            if (add_target(sweeper, account, environments->element[j]->str) !=
-                0) {
-                freeReplyObject(environments);
-                freeReplyObject(accounts);
-                return -1;
-            }
-        freeReplyObject(environments);
-    }
-    freeReplyObject(accounts);
-    return 0;
-}
-
 static void copy_field(char *out, size_t out_size, const redisReply *field)
 {
     snprintf(out, out_size, "%s",
@@ -223,7 +153,7 @@ static int64_t digest_running_ms(struct sweeper *sweeper, const char *account,
 
 /* Reads an image's facts. Returns 1, 0 when the hash is gone, -1 on a
  * Redis failure. */
-static int read_facts(struct sweeper *sweeper, const struct sweep_target *at,
+static int read_facts(struct sweeper *sweeper, const struct walk_target *at,
                       const char *member, struct image_facts *facts)
 {
     redisReply *reply = command(
@@ -328,8 +258,8 @@ static int publish_removed(struct sweeper *sweeper,
     return status;
 }
 
-static void forget_member(struct sweeper *sweeper,
-                          const struct sweep_target *at, const char *member)
+static void forget_member(struct sweeper *sweeper, const struct walk_target *at,
+                          const char *member)
 {
     redisReply *reply = command(sweeper, "ZREM imgassure:{%s}:seen:%s %s",
                                 at->account, at->environment, member);
@@ -337,7 +267,7 @@ static void forget_member(struct sweeper *sweeper,
     freeReplyObject(reply);
 }
 
-static void remove_image(struct sweeper *sweeper, const struct sweep_target *at,
+static void remove_image(struct sweeper *sweeper, const struct walk_target *at,
                          const char *member, const struct image_facts *facts,
                          int64_t now_ms)
 {
@@ -365,13 +295,18 @@ static void remove_image(struct sweeper *sweeper, const struct sweep_target *at,
     }
 }
 
+/* Loads the account's settings once per account in the walk. Returns 0,
+ * or -1 when they cannot be read: the account's images then stay. */
 static int load_settings(struct sweeper *sweeper, const char *account)
 {
     char errbuf[512];
     redisContext *redis;
 
     if (strcmp(sweeper->settings_account, account) == 0)
-        return 0;
+        return sweeper->settings_valid ? 0 : -1;
+    snprintf(sweeper->settings_account, sizeof(sweeper->settings_account), "%s",
+             account);
+    sweeper->settings_valid = 0;
     redis = image_state_redis(sweeper->state, errbuf, sizeof(errbuf));
     if (redis == NULL ||
         account_settings_load(redis, account, &sweeper->settings, errbuf,
@@ -380,83 +315,84 @@ static int load_settings(struct sweeper *sweeper, const char *account)
                   errbuf, account);
         return -1;
     }
-    snprintf(sweeper->settings_account, sizeof(sweeper->settings_account), "%s",
-             account);
+    sweeper->settings_valid = 1;
     return 0;
 }
 
-static void sweep_member(struct sweeper *sweeper, const struct sweep_target *at,
-                         const char *member, int64_t now_ms)
+static void sweep_member(const struct walk_target *at, const char *member,
+                         void *context)
 {
+    struct sweeper *sweeper = context;
     struct image_facts facts;
     int found;
 
+    if (load_settings(sweeper, at->account) != 0)
+        return;
     memset(&facts, 0, sizeof(facts));
     found = read_facts(sweeper, at, member, &facts);
     if (found == 0)
         forget_member(sweeper, at, member);
-    else if (found > 0 && now_ms >= lifetime_expires_at_ms(&facts.lifetime,
-                                                           &sweeper->settings))
-        remove_image(sweeper, at, member, &facts, now_ms);
+    else if (found > 0 &&
+             sweeper->now_ms >=
+                 lifetime_expires_at_ms(&facts.lifetime, &sweeper->settings))
+        remove_image(sweeper, at, member, &facts, sweeper->now_ms);
     image_location_clear(&facts.image);
 }
 
-/* Walks one ZSCAN page of the current target; moves to the next target
- * when the scan of this one is complete. */
-static void sweep_page(struct sweeper *sweeper)
+static void end_walk(struct sweeper *sweeper)
 {
-    const struct sweep_target *at = &sweeper->targets[sweeper->next_target];
-    int64_t now_ms = clock_now_ms();
-    redisReply *reply;
+    if (sweeper->removed > 0)
+        log_write(LOG_INFO, "SWEEP", "walk finished, %lu images removed",
+                  sweeper->removed);
+    state_walk_clear(&sweeper->walk);
+    sweeper->walking = 0;
+}
 
-    if (load_settings(sweeper, at->account) != 0) {
-        sweeper->next_target++;
-        return;
+/* Takes the lease and lists the targets when a walk is due. */
+static int start_walk(struct sweeper *sweeper)
+{
+    char errbuf[512];
+    redisContext *redis;
+
+    if (clock_monotonic_ms() < sweeper->next_walk_ms)
+        return 0;
+    sweeper->next_walk_ms = clock_monotonic_ms() + sweeper->config.interval_ms;
+    if (!hold_lease(sweeper))
+        return 0;
+    redis = image_state_redis(sweeper->state, errbuf, sizeof(errbuf));
+    if (redis == NULL ||
+        state_walk_start(&sweeper->walk, redis, errbuf, sizeof(errbuf)) != 0) {
+        log_write(LOG_WARNING, "SWEEP", "%s", errbuf);
+        return 0;
     }
-    reply = command(sweeper, "ZSCAN imgassure:{%s}:seen:%s %s COUNT %s",
-                    at->account, at->environment, sweeper->cursor, PAGE_SIZE);
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements != 2) {
-        freeReplyObject(reply);
-        clear_targets(sweeper);
-        return;
-    }
-    copy_field(sweeper->cursor, sizeof(sweeper->cursor), reply->element[0]);
-    /* ZSCAN answers member, score, member, score, ... */
-    for (size_t i = 0; i + 1 < reply->element[1]->elements; i += 2)
-        sweep_member(sweeper, at, reply->element[1]->element[i]->str, now_ms);
-    freeReplyObject(reply);
-    if (strcmp(sweeper->cursor, "0") == 0)
-        sweeper->next_target++;
+    sweeper->walking = 1;
+    sweeper->removed = 0;
+    sweeper->settings_account[0] = '\0';
+    return 1;
 }
 
 void sweeper_tick(struct sweeper *sweeper)
 {
-    if (!sweeper->walking) {
-        if (clock_monotonic_ms() < sweeper->next_walk_ms)
-            return;
-        sweeper->next_walk_ms =
-            clock_monotonic_ms() + sweeper->config.interval_ms;
-        if (!hold_lease(sweeper))
-            return;
-        if (list_targets(sweeper) != 0) {
-            clear_targets(sweeper);
-            return;
-        }
-        sweeper->walking = 1;
-        sweeper->removed = 0;
-        snprintf(sweeper->cursor, sizeof(sweeper->cursor), "0");
-    } else if (!hold_lease(sweeper)) {
-        clear_targets(sweeper);
+    char errbuf[512];
+    redisContext *redis;
+    int more;
+
+    if (!sweeper->walking && !start_walk(sweeper))
+        return;
+    /* A lost lease (this loop stalled in a long scan) ends the walk, so
+     * that two workers rarely walk at once; both would be safe. */
+    if (!hold_lease(sweeper)) {
+        end_walk(sweeper);
         return;
     }
-
-    if (sweeper->next_target < sweeper->target_count)
-        sweep_page(sweeper);
-    if (sweeper->walking && sweeper->next_target >= sweeper->target_count) {
-        if (sweeper->removed > 0)
-            log_write(LOG_INFO, "SWEEP", "walk finished, %lu images removed",
-                      sweeper->removed);
-        clear_targets(sweeper);
-    }
+    redis = image_state_redis(sweeper->state, errbuf, sizeof(errbuf));
+    sweeper->now_ms = clock_now_ms();
+    more = redis == NULL ? -1
+                         : state_walk_page(&sweeper->walk, redis, sweep_member,
+                                           sweeper, errbuf, sizeof(errbuf));
+    if (more < 0)
+        log_write(LOG_WARNING, "SWEEP", "%s; the walk starts again later",
+                  errbuf);
+    if (more <= 0)
+        end_walk(sweeper);
 }

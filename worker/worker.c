@@ -10,6 +10,7 @@
 #include "kafka.h"
 #include "location.h"
 #include "log.h"
+#include "rematch.h"
 #include "retry_queue.h"
 #include "sweeper.h"
 #include "vulndb_reload.h"
@@ -40,6 +41,7 @@ struct worker {
     struct vulndb_reload *vulndb; /* NULL without a database */
     struct retry_queue *retries;  /* NULL when retries are off */
     struct sweeper *sweeper;
+    struct rematch *rematch; /* NULL without a database */
     int64_t next_schedule_ms;
     char seen_topic[256];
     char requests_topic[256];
@@ -753,6 +755,8 @@ static void consume(struct worker *worker)
                 vulndb_reload_request(worker->vulndb);
             }
             vulndb_reload_poll(worker->vulndb);
+            rematch_tick(worker->rematch,
+                         vulndb_reload_current(worker->vulndb));
         }
 
         rd_kafka_poll(worker->producer, 0);
@@ -955,6 +959,22 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         if (worker->sweeper == NULL)
             return -1;
     }
+    if (worker->vulndb != NULL) {
+        struct rematch_config rematch = {
+            .redis_url = config->redis_url,
+            .worker_id = config->worker_id,
+            .producer = worker->producer,
+            .results_topic = worker->results_topic,
+            .requests_topic = worker->requests_topic,
+            .delivery_timeout_ms = config->delivery_timeout_ms,
+        };
+
+        worker->rematch =
+            rematch_new(&rematch, vulndb_reload_current(worker->vulndb), errbuf,
+                        errbuf_size);
+        if (worker->rematch == NULL)
+            return -1;
+    }
     worker->consumer = create_consumer(config, errbuf, errbuf_size);
     if (worker->consumer == NULL)
         return -1;
@@ -970,6 +990,7 @@ static void stop_worker(struct worker *worker)
         rd_kafka_destroy(worker->consumer);
     }
     sweeper_free(worker->sweeper);
+    rematch_free(worker->rematch);
     if (worker->producer != NULL) {
         rd_kafka_flush(worker->producer, 10000);
         rd_kafka_destroy(worker->producer);

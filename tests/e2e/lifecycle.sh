@@ -14,7 +14,9 @@ cd "$repo_root" || exit 1
 build_dir=${IMGASSURE_BUILD:-build}
 imgassure="$build_dir/imgassure"
 result_timeout_s=${IMGASSURE_E2E_TIMEOUT_S:-240}
+fixtures=${IMGASSURE_FIXTURES:-$repo_root/../shared/fixtures}
 state_dir=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-lifecycle.XXXXXX")
+database="$state_dir/vulndb"
 worker_pid=""
 passed=0
 failed=0
@@ -325,6 +327,45 @@ test_failed_rescan_keeps_findings() {
         fail "vulnerability_level lost"
 }
 
+# Waits until the worker logged COUNT finished rematch walks.
+wait_for_rematch_walks() {
+    local count=$1 deadline=$((SECONDS + 60))
+
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        [ "$(grep -c "rematch finished" "$state_dir/worker.log")" -ge "$count" ] && return 0
+        sleep 1
+    done
+    fail "no rematch walk number $count in the worker log"
+}
+
+test_rematch_publishes_changed_findings() {
+    local first
+
+    seen lc-rematch prod KUBERNETES || return 1
+    wait_for_status lc-rematch prod SCANNED || return 1
+    first=$(field_of_wanted request_id)
+    grep -q CVE-2023-4641 "$state_dir/wanted.json" && fail "CVE-2023-4641 found before its record was added"
+
+    # A record for a package the image lacks: a new database version, a
+    # walk, and no new result.
+    sed -e 's/DEBIAN-CVE-2023-4641/DEBIAN-CVE-2099-0001/' \
+        -e 's/CVE-2023-4641/CVE-2099-0001/' -e 's/"shadow"/"imgassure-absent"/' \
+        "$state_dir/held-back.json" >"$database/DEBIAN-CVE-2099-0001.json" || return 1
+    wait_for_rematch_walks 1 || return 1
+    grep "rematch finished" "$state_dir/worker.log" | tail -n 1 | grep -q "changed=0" ||
+        fail "findings changed by a record no image needs" || return 1
+    read_results lc-rematch || return 1
+    [ "$(count_results prod SCANNED)" = 1 ] || fail "a result was published without a change" || return 1
+
+    # The record for shadow, installed in the image: one new result.
+    mv "$state_dir/held-back.json" "$database/" || return 1
+    wait_for_rematch_walks 2 || return 1
+    wait_for_status lc-rematch prod SCANNED "$first" || return 1
+    grep -q CVE-2023-4641 "$state_dir/wanted.json" || fail "rematched result lacks CVE-2023-4641" || return 1
+    grep -q "matched again after the vulnerability database changed" "$state_dir/wanted.json" ||
+        fail "rematched result does not say why it was published"
+}
+
 echo "building and pushing the test image"
 dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     tail -n 20 "$state_dir/build-image.log"
@@ -350,13 +391,25 @@ digest=$(sed -n 's/^digest=//p' "$state_dir/push.log")
     echo "lifecycle: 0 passed, 1 failed"
     exit 1
 }
+# The database lacks one record, which the rematch test adds later.
+database_options=()
+if [ -d "$fixtures/osv/Debian" ]; then
+    mkdir -p "$database" && cp "$fixtures"/osv/Debian/*.json "$database/" &&
+        mv "$database/DEBIAN-CVE-2023-4641.json" "$state_dir/held-back.json" &&
+        database_options=(--vuln-db "$database" --vuln-db-check-interval 1)
+fi
 "$build_dir/imgassure-worker" --worker-id lifecycle-worker \
-    --session-timeout-ms 6000 --sweep-interval 1 \
+    --session-timeout-ms 6000 --sweep-interval 1 "${database_options[@]}" \
     2>>"$state_dir/worker.log" &
 worker_pid=$!
 
 run_test test_image_state_scripts_on_redis
 run_test test_many_sightings_one_scan
+if [ ${#database_options[@]} -gt 0 ]; then
+    run_test test_rematch_publishes_changed_findings
+else
+    echo "skip test_rematch_publishes_changed_findings: no $fixtures/osv/Debian (set IMGASSURE_FIXTURES)"
+fi
 run_test test_ecs_and_fargate_matched_by_digest
 run_test test_failed_rescan_keeps_findings
 run_test test_rescan_after_interval
