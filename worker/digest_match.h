@@ -1,10 +1,10 @@
 /*
- * ECS and Fargate images are not pulled: their agents report digests
- * that the account's registry and Kubernetes scans cover. A request for
- * one takes the account's shared scan of its digest, or waits for one;
- * a scan shared later releases the waiting requests to scan.requests,
- * where they find it. Scans are never shared across accounts: every key
- * is the account's own.
+ * ECS and Fargate images are not pulled, because the account's registry
+ * and Kubernetes scans cover the digests their agents report. A request
+ * for one takes the account's shared scan of its digest, or waits for
+ * one. A scan shared later sends the waiting requests to scan.requests
+ * again, where they find it. Scans are never shared across accounts
+ * because every key carries the account.
  */
 #ifndef IMGASSURE_DIGEST_MATCH_H
 #define IMGASSURE_DIGEST_MATCH_H
@@ -17,9 +17,9 @@
 
 /*
  * Fills result for request (an ECS or Fargate image) from the shared scan
- * of its digest: SCANNED with that scan's content and a detail naming
- * where it came from, or, with no scan yet, UNMATCHED (ECS) or
- * PENDING_SCAN (Fargate) while the request waits for one. The source
+ * of its digest. With a scan, the result is SCANNED with that scan's
+ * content and a detail naming its source. Without one, it is UNMATCHED
+ * (ECS) or PENDING_SCAN (Fargate) while the request waits. The source
  * environment goes to scanned_from ("" when none). Returns 0, or -1 with
  * the reason in errbuf when Redis failed or memory ran out.
  */

@@ -23,10 +23,10 @@ struct image_state_store {
  * request id. Returns {decision, request id}.
  *
  * The running time and set take the newest sighting whatever the order
- * of arrival; the rest of the hash moves only with a newer event. The
- * scan decision is claimed in the hash (claim_event) so that a
- * redelivered event is told the same thing again while any other event
- * sees the status the claim wrote.
+ * of arrival, but the rest of the hash moves only with a newer event. The
+ * script stores its scan decision in the hash (claim_event). A redelivered
+ * event then gets the same decision again, and any other event sees the
+ * status that the claim wrote.
  */
 static const char record_seen_script[] =
     "local key = KEYS[1]\n"

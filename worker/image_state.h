@@ -34,7 +34,7 @@ void image_state_free(struct image_state_store *store);
 redisContext *image_state_redis(struct image_state_store *store, char *errbuf,
                                 size_t errbuf_size);
 
-/* What a sighting asks of the worker. */
+/* The worker's next step after a sighting. */
 enum seen_decision {
     SEEN_NO_SCAN,
     SEEN_NEW_IMAGE, /* no status yet: request a scan, publish PENDING_SCAN */
@@ -47,10 +47,10 @@ struct seen_outcome {
 };
 
 /*
- * Records a sighting in one script: the image hash (only from an event
- * newer than what is stored), the environment's seen set, the
- * environments hash, the accounts set and, for a RUNNING sighting in
- * Kubernetes, ECS or Fargate, the account's running-digest set. The same
+ * Records a sighting in one script. It updates the image hash (only from
+ * an event newer than what is stored), the environment's seen set, the
+ * environments hash and the accounts set. A RUNNING sighting in
+ * Kubernetes, ECS or Fargate also updates the running-digest set. The same
  * script decides whether a scan starts, so of many workers seeing one
  * image at once only one is told to request it; a redelivered event gets
  * the decision it got the first time. request_id is the id to use when a
@@ -80,10 +80,10 @@ void waiting_requests_clear(struct waiting_requests *waiting);
  * encoded, as the image's last_scanned (a later failed scan leaves it),
  * with its level and risk. scanned_from names the environment whose scan
  * an ECS or Fargate image took ("" for its own scan). A SCANNED result of
- * an environment that pulls images is shared: stored under the seen and
- * the manifest digest for ECS and Fargate images of the account, whose
- * waiting requests are returned in *waiting (may be NULL when the caller
- * does not share). Returns 0, or -1 with the reason in errbuf.
+ * an environment that pulls images is shared with the account's ECS and
+ * Fargate images, stored under the seen and the manifest digest. The
+ * requests that waited for it are returned in *waiting. Pass NULL to
+ * store without sharing. Returns 0, or -1 with the reason in errbuf.
  */
 int image_state_record_result(struct image_state_store *store,
                               const struct scan_result *result,

@@ -217,7 +217,7 @@ static int deliver(struct rematch *rematch, const struct scan_result *result,
 }
 
 /* Matches a stored result again. Returns 1 when its findings changed (and
- * result now holds the new ones), 0 when not or when it cannot be
+ * result then contains the new ones), 0 when not or when it cannot be
  * matched, -1 with the reason in errbuf. */
 static int match_again(struct rematch *rematch, struct scan_result *result,
                        char *errbuf, size_t errbuf_size)

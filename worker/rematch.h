@@ -2,10 +2,10 @@
  * Matching stored inventories again when the vulnerability database
  * changes, without pulling any image. A worker whose database swapped to
  * a new version claims imgassure:rematch:VERSION (SET NX), so one worker
- * per version walks every image whose status is SCANNED, matches the
- * packages of its last_scanned result against the new database and, only
- * where the findings changed, publishes the new SCANNED result and
- * stores it. Workers that start with a database do not walk: their
+ * per version walks every image whose status is SCANNED. It matches the
+ * packages of each last_scanned result against the new database. Only
+ * where the findings changed does it publish and store a new SCANNED
+ * result. Workers that start with a database do not walk: their
  * images were matched by whoever loaded that version first, or will be
  * at their next scan.
  */

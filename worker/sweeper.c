@@ -107,13 +107,13 @@ static int hold_lease(struct sweeper *sweeper)
     redisReply *reply =
         command(sweeper, "EVAL %s 1 %s %s %d", hold_lease_script,
                 SWEEPER_LEASE_KEY, sweeper->config.owner, LEASE_MS);
-    int held;
+    int lease_held;
 
     if (reply == NULL)
         return 0;
-    held = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    lease_held = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
     freeReplyObject(reply);
-    return held;
+    return lease_held;
 }
 
 static void copy_field(char *out, size_t out_size, const redisReply *field)

@@ -1,10 +1,10 @@
 /*
- * The expiry sweeper. Whichever worker holds imgassure:sweeper-lease
- * walks every account's environments every interval, applies the
- * lifetime rules (common/lifetime.h) with the account's settings, and for
- * each expired image publishes ImageRemoved to images.removed, waits for
- * Kafka to acknowledge it, and only then deletes the image's state, and
- * only if no sighting or result changed it since it was read.
+ * The expiry sweeper. Every interval, whichever worker holds
+ * imgassure:sweeper-lease walks every account's environments and applies
+ * the lifetime rules (common/lifetime.h) with the account's settings. For
+ * each expired image it publishes ImageRemoved to images.removed and
+ * waits for Kafka to acknowledge it. Only then does it delete the image's
+ * state, and only if no sighting or result changed it since it was read.
  *
  * The walk is cut into pages (one ZSCAN page of one environment per
  * tick) so that the consume loop it runs in never stalls for long.

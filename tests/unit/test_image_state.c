@@ -1,9 +1,10 @@
 /*
  * The image state scripts against a real Redis: one scan for many
  * sightings, redelivery, rescans, deletion that spares a changed image,
- * digest sharing within one account only, and kept findings. The Redis
- * comes from IMGASSURE_TEST_REDIS_URL (tests/e2e/lifecycle.sh sets it on
- * its own loopback redis-server); without it every test skips.
+ * digest sharing within one account only, and the findings a failed scan
+ * keeps. The Redis comes from IMGASSURE_TEST_REDIS_URL
+ * (tests/e2e/lifecycle.sh sets it on its own loopback redis-server).
+ * Without it every test skips.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,7 +155,7 @@ static void many_sightings_start_one_scan(void **state)
     assert_int_equal(see(store, &first, T0, "request-a", granted),
                      SEEN_NEW_IMAGE);
     assert_string_equal(granted, "request-a");
-    /* Another worker with another event: the first claim stands. */
+    /* Another worker with another event: the first claim remains. */
     assert_int_equal(see(store, &second, T0, "request-b", NULL), SEEN_NO_SCAN);
     /* The first event redelivered gets its own decision again. */
     assert_int_equal(see(store, &first, T0, "request-c", again),
@@ -298,21 +299,21 @@ static void failed_rescan_keeps_last_findings(void **state)
     struct scan_result failed =
         scanned_result(account, "prod", ENVIRONMENT_KUBERNETES,
                        SCAN_STATUS_NETWORK_ERROR, T0 + DAY_MS);
-    char *kept;
+    char *stored_scan;
 
     scanned.vulnerabilities_matched = 1;
     scanned.vulnerability_level = SEVERITY_NONE;
     store_result(store, &scanned, NULL);
-    kept = query(store, "HGET imgassure:{%s}:image:prod:%s last_scanned",
-                 account, DIGEST);
-    assert_non_null(kept);
+    stored_scan = query(store, "HGET imgassure:{%s}:image:prod:%s last_scanned",
+                        account, DIGEST);
+    assert_non_null(stored_scan);
 
     store_result(store, &failed, NULL);
     assert_field(store, account, "prod", "status", "NETWORK_ERROR");
     assert_field(store, account, "prod", "last_scanned_at_ms", "1700000000000");
-    assert_field(store, account, "prod", "last_scanned", kept);
+    assert_field(store, account, "prod", "last_scanned", stored_scan);
     assert_field(store, account, "prod", "vulnerability_level", "NONE");
-    free(kept);
+    free(stored_scan);
 }
 
 static void delete_spares_a_changed_image(void **state)
