@@ -366,6 +366,18 @@ test_rematch_publishes_changed_findings() {
         fail "rematched result does not say why it was published"
 }
 
+# Under make asan a leak or a sanitizer report makes the exit status
+# non-zero, so this also checks the lifecycle code for them.
+test_worker_stops_cleanly() {
+    local status=0
+
+    kill -TERM "$worker_pid"
+    wait "$worker_pid" || status=$?
+    worker_pid=""
+    [ "$status" -eq 0 ] || fail "worker exited with $status after SIGTERM" || return 1
+    ! grep -q "Sanitizer" "$state_dir/worker.log" || fail "sanitizer report in the worker log"
+}
+
 echo "building and pushing the test image"
 dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     tail -n 20 "$state_dir/build-image.log"
@@ -416,6 +428,7 @@ run_test test_rescan_after_interval
 run_test test_shiftleft_expires_after_ttl
 run_test test_kubernetes_expires_after_ttl
 run_test test_registry_deleted_expires
+run_test test_worker_stops_cleanly
 
 echo "lifecycle: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
