@@ -3,6 +3,7 @@
 #include "clock.h"
 #include "kafka.h"
 #include "location.h"
+#include "log.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,15 +63,17 @@ static void take_content(struct scan_result *result, struct scan_result *shared)
 static int matched(struct scan_result *result, struct scan_result *shared,
                    char *scanned_from, size_t scanned_from_size)
 {
-    char detail[1400], when[32];
-    const char *kind = environment_kind_name(result->image.environment_kind);
+    char detail[1400], when[32], not_pulled[48] = "";
+    enum environment_kind kind = result->image.environment_kind;
 
     format_time(shared->finished_at_ms, when, sizeof(when));
+    if (image_state_is_unpulled(kind))
+        snprintf(not_pulled, sizeof(not_pulled), " (%s images are not pulled)",
+                 environment_kind_name(kind));
     snprintf(detail, sizeof(detail),
-             "%s; taken by digest from the scan in environment %s at %s (%s "
-             "images are not pulled)",
+             "%s; taken by digest from the scan in environment %s at %s%s",
              shared->status_detail ? shared->status_detail : "scanned",
-             shared->image.environment_id, when, kind);
+             shared->image.environment_id, when, not_pulled);
     snprintf(scanned_from, scanned_from_size, "%s",
              shared->image.environment_id);
     take_content(result, shared);
@@ -94,18 +97,88 @@ static int unmatched(struct scan_result *result)
                       "the result follows its scan");
 }
 
-int digest_match_fill(struct image_state_store *store,
-                      const struct scan_request *request,
+/* Returns 1 when the shared scan is of the requested platform: the
+ * digest names the scanned manifest itself, or either side names no
+ * platform, or both name the same. */
+static int platform_fits(const struct scan_request *request,
+                         const struct scan_result *shared)
+{
+    if (shared->manifest_digest != NULL &&
+        strcmp(shared->manifest_digest, request->image.digest) == 0)
+        return 1;
+    if (request->image.platform == NULL || shared->image.platform == NULL)
+        return 1;
+    return strcmp(request->image.platform, shared->image.platform) == 0;
+}
+
+/* Decodes a shared scan. Returns 1 when it applies to the request (and
+ * fills *shared), 0 when not. */
+static int decode_shared(const unsigned char *value, size_t size,
+                         const struct scan_request *request,
+                         struct scan_result *shared)
+{
+    char errbuf[256];
+
+    memset(shared, 0, sizeof(*shared));
+    if (scan_result_decode(value, size, shared, errbuf, sizeof(errbuf)) != 0) {
+        log_write(LOG_WARNING, "SCAN",
+                  "shared scan of %s does not decode, not used: %s",
+                  request->image.digest, errbuf);
+        return 0;
+    }
+    if (!platform_fits(request, shared)) {
+        scan_result_clear(shared);
+        return 0;
+    }
+    return 1;
+}
+
+/* Takes a fresh shared scan for a new image of an environment that
+ * pulls. Returns 1 when taken, 0 when the image must be pulled. */
+static int take_fresh(struct image_state_store *store,
+                      const struct scan_request *request, int64_t max_age_ms,
                       struct scan_result *result, char *scanned_from,
                       size_t scanned_from_size, char *errbuf,
                       size_t errbuf_size)
+{
+    unsigned char *value = NULL;
+    size_t size = 0;
+    struct scan_result shared;
+    int found, status;
+
+    if (request->reason != SCAN_REASON_NEW_IMAGE || max_age_ms <= 0 ||
+        request->image.digest == NULL)
+        return 0;
+    found = image_state_get_shared(store, request->image.account,
+                                   request->image.digest, &value, &size, errbuf,
+                                   errbuf_size);
+    if (found <= 0)
+        return found;
+    found = decode_shared(value, size, request, &shared);
+    free(value);
+    if (!found)
+        return 0;
+    if (clock_now_ms() - shared.finished_at_ms >= max_age_ms) {
+        scan_result_clear(&shared);
+        return 0;
+    }
+    status = matched(result, &shared, scanned_from, scanned_from_size);
+    scan_result_clear(&shared);
+    return status == 0 ? 1 : -1;
+}
+
+/* Fills the result of an ECS or Fargate image, which is never pulled. */
+static int take_or_wait(struct image_state_store *store,
+                        const struct scan_request *request,
+                        struct scan_result *result, char *scanned_from,
+                        size_t scanned_from_size, char *errbuf,
+                        size_t errbuf_size)
 {
     unsigned char *encoded = NULL, *shared_value = NULL;
     size_t encoded_size = 0, shared_size = 0;
     struct scan_result shared;
     int found, status;
 
-    scanned_from[0] = '\0';
     if (request->image.digest == NULL) {
         result->status = SCAN_STATUS_UNMATCHED;
         return set_detail(result,
@@ -126,19 +199,29 @@ int digest_match_fill(struct image_state_store *store,
     if (found == 0)
         return unmatched(result);
 
-    memset(&shared, 0, sizeof(shared));
-    if (scan_result_decode(shared_value, shared_size, &shared, errbuf,
-                           errbuf_size) != 0) {
-        free(shared_value);
-        result->status = SCAN_STATUS_INTERNAL_ERROR;
-        return set_detail(result, "the stored scan of this digest does not "
-                                  "decode; request a scan of the registry "
-                                  "image to replace it");
-    }
+    found = decode_shared(shared_value, shared_size, request, &shared);
     free(shared_value);
+    if (!found)
+        return unmatched(result);
     status = matched(result, &shared, scanned_from, scanned_from_size);
     scan_result_clear(&shared);
     return status;
+}
+
+int digest_match_take(struct image_state_store *store,
+                      const struct scan_request *request, int64_t max_age_ms,
+                      struct scan_result *result, char *scanned_from,
+                      size_t scanned_from_size, char *errbuf,
+                      size_t errbuf_size)
+{
+    scanned_from[0] = '\0';
+    if (!image_state_is_unpulled(request->image.environment_kind))
+        return take_fresh(store, request, max_age_ms, result, scanned_from,
+                          scanned_from_size, errbuf, errbuf_size);
+    if (take_or_wait(store, request, result, scanned_from, scanned_from_size,
+                     errbuf, errbuf_size) != 0)
+        return -1;
+    return 1;
 }
 
 /* Produces up to RELEASE_BATCH requests from first and waits for them. */

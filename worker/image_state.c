@@ -457,7 +457,10 @@ int image_state_record_result(struct image_state_store *store,
     call_begin(&call, record_result_script);
     call_text(&call, key);
     call_text(&call, running);
+    /* Only a pull is shared: sharing a taken scan again would make an old
+     * scan look fresh to the next new image. */
     if (waiting != NULL && result->status == SCAN_STATUS_SCANNED &&
+        (scanned_from == NULL || scanned_from[0] == '\0') &&
         !image_state_is_unpulled(result->image.environment_kind))
         share_count = add_share_keys(&call, share_keys, result);
     if (share_count < 0) {
@@ -554,6 +557,46 @@ int image_state_find_shared(struct image_state_store *store,
     reply = call_run(store, &call, 2, "find shared scan", errbuf, errbuf_size);
     if (reply == NULL)
         return -1;
+    if (reply->type == REDIS_REPLY_STRING) {
+        *shared = malloc(reply->len + 1);
+        if (*shared == NULL) {
+            snprintf(errbuf, errbuf_size, "out of memory");
+            found = -1;
+        } else {
+            memcpy(*shared, reply->str, reply->len);
+            *shared_size = reply->len;
+            found = 1;
+        }
+    }
+    freeReplyObject(reply);
+    return found;
+}
+
+int image_state_get_shared(struct image_state_store *store, const char *account,
+                           const char *digest, unsigned char **shared,
+                           size_t *shared_size, char *errbuf,
+                           size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    redisReply *reply;
+    char key[KEY_SIZE];
+    int found = 0;
+
+    *shared = NULL;
+    *shared_size = 0;
+    if (redis == NULL)
+        return -1;
+    if (account_key(key, sizeof(key), account, "scan", digest) != 0) {
+        snprintf(errbuf, errbuf_size, "scan key too long");
+        return -1;
+    }
+    reply = redisCommand(redis, "GET %s", key);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        snprintf(errbuf, errbuf_size, "redis GET %s failed: %s", key,
+                 reply == NULL ? redis->errstr : reply->str);
+        freeReplyObject(reply);
+        return -1;
+    }
     if (reply->type == REDIS_REPLY_STRING) {
         *shared = malloc(reply->len + 1);
         if (*shared == NULL) {

@@ -79,9 +79,9 @@ void waiting_requests_clear(struct waiting_requests *waiting);
  * only where no scan wrote a status yet. A SCANNED result is also kept,
  * encoded, as the image's last_scanned (a later failed scan leaves it),
  * with its level and risk. scanned_from names the environment whose scan
- * an ECS or Fargate image took ("" for its own scan). A SCANNED result of
- * an environment that pulls images is shared with the account's ECS and
- * Fargate images, stored under the seen and the manifest digest. The
+ * an image took ("" for its own scan). The SCANNED result of a pull is
+ * shared with the account's other images, stored under the seen and the
+ * manifest digest. The
  * requests that waited for it are returned in *waiting. Pass NULL to
  * store without sharing. Returns 0, or -1 with the reason in errbuf.
  */
@@ -112,6 +112,14 @@ int image_state_find_shared(struct image_state_store *store,
                             int64_t now_ms, unsigned char **shared,
                             size_t *shared_size, char *errbuf,
                             size_t errbuf_size);
+
+/* Reads the account's shared scan of digest without waiting for one.
+ * Returns 1 with the encoded ScanResult in *shared (malloc'd), 0 when
+ * there is none, -1 with the reason in errbuf. */
+int image_state_get_shared(struct image_state_store *store, const char *account,
+                           const char *digest, unsigned char **shared,
+                           size_t *shared_size, char *errbuf,
+                           size_t errbuf_size);
 
 /* The facts the sweeper reads, kept as stored text so that the delete
  * can check that none of them changed. */

@@ -640,7 +640,7 @@ static enum outcome handle_request(struct worker *worker,
     struct scan_options options;
     enum outcome outcome;
     char errbuf[512], scanned_from[160] = "";
-    int unpulled;
+    int taken;
 
     memset(&request, 0, sizeof(request));
     memset(&result, 0, sizeof(result));
@@ -655,18 +655,19 @@ static enum outcome handle_request(struct worker *worker,
     if (worker->vulndb != NULL)
         options.vulndb = vulndb_reload_current(worker->vulndb);
 
-    unpulled = image_state_is_unpulled(request.image.environment_kind);
     if (start_result(worker, &request, &result) != 0) {
         log_write(LOG_ERR, "SCAN", "out of memory starting a scan request=%s",
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if (unpulled && digest_match_fill(worker->state, &request, &result,
-                                             scanned_from, sizeof(scanned_from),
-                                             errbuf, sizeof(errbuf)) != 0) {
+    } else if ((taken = digest_match_take(
+                    worker->state, &request,
+                    worker->config->rescan_interval_s * 1000, &result,
+                    scanned_from, sizeof(scanned_from), errbuf,
+                    sizeof(errbuf))) < 0) {
         log_write(LOG_ERR, "REDIS", "%s request=%s", errbuf,
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if (!unpulled && scan_image(&options, &request, &result) != 0) {
+    } else if (!taken && scan_image(&options, &request, &result) != 0) {
         log_write(LOG_NOTICE, "SCAN",
                   "scan abandoned for shutdown request=%s, it will be "
                   "redelivered",

@@ -199,9 +199,12 @@ test_many_sightings_one_scan() {
         seen lc-many prod KUBERNETES || return 1
     done
     wait_for_status lc-many prod SCANNED || return 1
-    # A later environment shows the repeats were consumed before it.
+    # A later environment shows the repeats were consumed before it. It
+    # takes the fresh scan of the same digest instead of pulling it again.
     seen lc-many later KUBERNETES || return 1
-    wait_for_status lc-many later PENDING_SCAN || return 1
+    wait_for_status lc-many later SCANNED || return 1
+    grep -q "taken by digest from the scan in environment prod" "$state_dir/wanted.json" ||
+        fail "a new environment pulled a digest scanned a moment ago" || return 1
     read_results lc-many || return 1
     [ "$(count_results prod PENDING_SCAN)" = 1 ] || fail "more than one scan requested for five sightings"
     [ "$(count_results prod SCANNED)" = 1 ] || fail "more than one SCANNED request"

@@ -396,6 +396,26 @@ static void shared_scan_stays_in_its_account(void **state)
     assert_null(shared);
 }
 
+static void taken_scan_is_not_shared_again(void **state)
+{
+    struct image_state_store *store = store_or_skip(state);
+    struct scan_result taken = scanned_result(
+        account, "staging", ENVIRONMENT_KUBERNETES, SCAN_STATUS_SCANNED, T0);
+    struct waiting_requests waiting = {0};
+    unsigned char *shared = NULL;
+    size_t shared_size = 0;
+    char errbuf[256];
+
+    assert_int_equal(image_state_record_result(store, &taken, "prod", &waiting,
+                                               errbuf, sizeof(errbuf)),
+                     0);
+    assert_int_equal(image_state_get_shared(store, account, DIGEST, &shared,
+                                            &shared_size, errbuf,
+                                            sizeof(errbuf)),
+                     0);
+    assert_field(store, account, "staging", "scanned_from", "prod");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -407,6 +427,7 @@ int main(void)
         cmocka_unit_test(failed_rescan_keeps_last_findings),
         cmocka_unit_test(delete_spares_a_changed_image),
         cmocka_unit_test(shared_scan_stays_in_its_account),
+        cmocka_unit_test(taken_scan_is_not_shared_again),
     };
 
     return cmocka_run_group_tests(tests, connect_store, free_store);
