@@ -25,7 +25,7 @@ struct image_state_store {
  * The running time and set take the newest sighting whatever the order
  * of arrival, but the rest of the hash moves only with a newer event. The
  * script stores its scan decision in the hash (claim_event). A redelivered
- * event then gets the same decision again, and any other event sees the
+ * event then gets the same decision again, and any other event reads the
  * status that the claim wrote.
  */
 static const char record_seen_script[] =

@@ -51,9 +51,9 @@ struct seen_outcome {
  * an event newer than what is stored), the environment's seen set, the
  * environments hash and the accounts set. A RUNNING sighting in
  * Kubernetes, ECS or Fargate also updates the running-digest set. The same
- * script decides whether a scan starts, so of many workers seeing one
- * image at once only one is told to request it; a redelivered event gets
- * the decision it got the first time. request_id is the id to use when a
+ * script decides whether a scan starts, so when many workers see one
+ * image at once, only one requests a scan. A redelivered event gets the
+ * decision it got the first time. request_id is the id to use when a
  * scan starts. rescan_interval_ms 0 turns rescans off. Returns 0, or -1
  * with the reason in errbuf when Redis fails; the store reconnects on the
  * next call.

@@ -218,9 +218,11 @@ static enum removal_reason removal_reason(enum environment_kind kind)
     }
 }
 
-/* Publishes the image's ImageRemoved and waits for Kafka. */
-static int publish_removed(struct sweeper *sweeper,
-                           const struct image_facts *facts, int64_t now_ms)
+/* Publishes the image's ImageRemoved under key and waits for Kafka.
+ * Returns 0, or -1 with the reason in errbuf. */
+static int produce_removed(struct sweeper *sweeper,
+                           const struct image_facts *facts, const char *key,
+                           int64_t now_ms, char *errbuf, size_t errbuf_size)
 {
     struct image_removed removed = {
         .image = facts->image,
@@ -232,30 +234,43 @@ static int publish_removed(struct sweeper *sweeper,
     struct kafka_delivery *deliveries[] = {&delivery};
     unsigned char *value = NULL;
     size_t value_size;
-    char key[KEY_SIZE], errbuf[512];
-    int status = -1;
+    rd_kafka_resp_err_t error;
 
-    if (location_format_key(&facts->image, key, sizeof(key)) != 0)
-        snprintf(errbuf, sizeof(errbuf), "image name too long for a key");
-    else if (image_removed_encode(&removed, &value, &value_size, errbuf,
-                                  sizeof(errbuf)) != 0)
-        ;
-    else if (kafka_produce(sweeper->config.producer,
-                           sweeper->config.removed_topic, key, strlen(key),
-                           value, value_size, NULL, &delivery, errbuf,
-                           sizeof(errbuf)) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        ;
-    else if (kafka_wait_deliveries(sweeper->config.producer, deliveries, 1,
-                                   sweeper->config.delivery_timeout_ms, errbuf,
-                                   sizeof(errbuf)) == 0)
-        status = 0;
+    if (image_removed_encode(&removed, &value, &value_size, errbuf,
+                             errbuf_size) != 0)
+        return -1;
+    error = kafka_produce(
+        sweeper->config.producer, sweeper->config.removed_topic, key,
+        strlen(key), value, value_size, NULL, &delivery, errbuf, errbuf_size);
     free(value);
-    if (status != 0)
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
+        return -1;
+    return kafka_wait_deliveries(sweeper->config.producer, deliveries, 1,
+                                 sweeper->config.delivery_timeout_ms, errbuf,
+                                 errbuf_size);
+}
+
+static int publish_removed(struct sweeper *sweeper,
+                           const struct image_facts *facts, int64_t now_ms)
+{
+    char key[KEY_SIZE], errbuf[512];
+
+    if (location_format_key(&facts->image, key, sizeof(key)) != 0) {
+        log_write(LOG_WARNING, "SWEEP",
+                  "image name too long for a key, not removed account=%s "
+                  "env=%s",
+                  facts->image.account, facts->image.environment_id);
+        return -1;
+    }
+    if (produce_removed(sweeper, facts, key, now_ms, errbuf, sizeof(errbuf)) !=
+        0) {
         log_write(LOG_WARNING, "SWEEP",
                   "removal not published, the image stays until the next "
                   "walk: %s key=%s",
                   errbuf, key);
-    return status;
+        return -1;
+    }
+    return 0;
 }
 
 static void forget_member(struct sweeper *sweeper, const struct walk_target *at,

@@ -640,7 +640,7 @@ static enum outcome handle_request(struct worker *worker,
     struct scan_options options;
     enum outcome outcome;
     char errbuf[512], scanned_from[160] = "";
-    int taken;
+    int from_shared;
 
     memset(&request, 0, sizeof(request));
     memset(&result, 0, sizeof(result));
@@ -659,7 +659,7 @@ static enum outcome handle_request(struct worker *worker,
         log_write(LOG_ERR, "SCAN", "out of memory starting a scan request=%s",
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if ((taken = digest_match_take(
+    } else if ((from_shared = digest_match_take(
                     worker->state, &request,
                     worker->config->rescan_interval_s * 1000, &result,
                     scanned_from, sizeof(scanned_from), errbuf,
@@ -667,7 +667,7 @@ static enum outcome handle_request(struct worker *worker,
         log_write(LOG_ERR, "REDIS", "%s request=%s", errbuf,
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if (!taken && scan_image(&options, &request, &result) != 0) {
+    } else if (!from_shared && scan_image(&options, &request, &result) != 0) {
         log_write(LOG_NOTICE, "SCAN",
                   "scan abandoned for shutdown request=%s, it will be "
                   "redelivered",

@@ -399,14 +399,14 @@ static void shared_scan_stays_in_its_account(void **state)
 static void taken_scan_is_not_shared_again(void **state)
 {
     struct image_state_store *store = store_or_skip(state);
-    struct scan_result taken = scanned_result(
+    struct scan_result copy = scanned_result(
         account, "staging", ENVIRONMENT_KUBERNETES, SCAN_STATUS_SCANNED, T0);
     struct waiting_requests waiting = {0};
     unsigned char *shared = NULL;
     size_t shared_size = 0;
     char errbuf[256];
 
-    assert_int_equal(image_state_record_result(store, &taken, "prod", &waiting,
+    assert_int_equal(image_state_record_result(store, &copy, "prod", &waiting,
                                                errbuf, sizeof(errbuf)),
                      0);
     assert_int_equal(image_state_get_shared(store, account, DIGEST, &shared,
