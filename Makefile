@@ -122,11 +122,12 @@ test: deps
 test-unit: $(UNIT_TESTS)
 	tests/run-unit.sh $(UNIT_TESTS)
 
-test-e2e: $(PROGRAMS)
+test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state
 	tests/dev/test_stack.sh
 	tests/e2e/run.sh
 	tests/e2e/statuses.sh
 	tests/e2e/scan_cli.sh
+	tests/e2e/lifecycle.sh
 
 # Builds apart in build/bench, with the flags of the shipped build, so that
 # other builds in build/ neither race with nor change what is measured.

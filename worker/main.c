@@ -51,6 +51,14 @@ static const struct option_spec worker_options[] = {
      "with each attempt"},
     {"retry-max-attempts", 0, OPTION_INT, "IMGASSURE_RETRY_MAX_ATTEMPTS", "5",
      "COUNT", "attempts in all for a failing scan (1: never retry)"},
+    {"rescan-interval", 0, OPTION_INT, "IMGASSURE_RESCAN_INTERVAL_S", "86400",
+     "SECONDS",
+     "a sighting rescans an image whose last result is older than this "
+     "(0: never)"},
+    {"sweep-interval", 0, OPTION_INT, "IMGASSURE_SWEEP_INTERVAL_S", "60",
+     "SECONDS",
+     "how often the sweeper walks for expired images (0: this worker "
+     "never sweeps)"},
     {"max-image-bytes", 0, OPTION_INT, "IMGASSURE_MAX_IMAGE_BYTES",
      "21474836480", "BYTES",
      "images whose compressed layers total more are not pulled "
@@ -188,6 +196,9 @@ int main(int argc, char **argv)
     config.retry_backoff_s = options_get_int(&values, "retry-backoff", 60);
     config.retry_max_attempts =
         (int)options_get_int(&values, "retry-max-attempts", 5);
+    config.rescan_interval_s =
+        options_get_int(&values, "rescan-interval", 86400);
+    config.sweep_interval_s = options_get_int(&values, "sweep-interval", 60);
     config.session_timeout_ms =
         (int)options_get_int(&values, "session-timeout-ms", 45000);
     config.delivery_timeout_ms =
