@@ -11,6 +11,7 @@
 #include "ids.h"
 #include "image_ref.h"
 #include "image_source.h"
+#include "image_state.h"
 #include "kafka.h"
 #include "location.h"
 #include "result_format.h"
@@ -66,6 +67,9 @@ static const struct option_spec scan_options[] = {
      "21474836480", "BYTES",
      "images whose layers total more are not read (INSUFFICIENT_RESOURCES); "
      "0: no limit"},
+    {"redis-url", 0, OPTION_STRING, "IMGASSURE_REDIS_URL", NULL, "URL",
+     "with --brokers, also store the result as the image's state there, "
+     "as the workers do, so the images list shows it (default: not stored)"},
     {"timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS", "30000",
      "MILLISECONDS", "how long to wait for the broker to acknowledge"},
 };
@@ -437,6 +441,33 @@ static int publish(struct scan_command *command)
     return CLI_EXIT_OK;
 }
 
+/* Stores the published result as the image's state. The result is not
+ * shared with the account's other images by digest: a local source's
+ * bytes were never checked against any registry. */
+static int store_state(struct scan_command *command)
+{
+    const char *url = options_get(&command->values, "redis-url");
+    struct image_state_store *store;
+    char errbuf[512];
+    int failed;
+
+    if (url == NULL || url[0] == '\0')
+        return CLI_EXIT_OK;
+    store = image_state_connect(url, errbuf, sizeof(errbuf));
+    failed = store == NULL ||
+             image_state_record_result(store, &command->result, "", NULL,
+                                       errbuf, sizeof(errbuf)) != 0;
+    image_state_free(store);
+    if (failed) {
+        fprintf(stderr,
+                "imgassure scan: result published but not stored in Redis: "
+                "%s\n",
+                errbuf);
+        return SCAN_EXIT_NOT_PUBLISHED;
+    }
+    return CLI_EXIT_OK;
+}
+
 static int threshold_reached(const struct scan_command *command)
 {
     for (size_t i = 0; i < command->result.finding_count; i++) {
@@ -489,7 +520,8 @@ static int scan_and_report(struct scan_command *command)
 
     print_result(command);
     exit_code = verdict(command);
-    if (publishing(command) && publish(command) != CLI_EXIT_OK)
+    if (publishing(command) && (publish(command) != CLI_EXIT_OK ||
+                                store_state(command) != CLI_EXIT_OK))
         return SCAN_EXIT_NOT_PUBLISHED;
     return exit_code;
 }

@@ -69,6 +69,8 @@ static const char record_seen_script[] =
     " redis.call('HGET', key, 'claim_request_id')}\n"
     "end\n"
     "if ARGV[6] == 'DELETED' then return {'NONE', ''} end\n"
+    /* imgassure scan publishes a ShiftLeft image's result itself. */
+    "if ARGV[2] == 'SHIFTLEFT' then return {'NONE', ''} end\n"
     "local status = redis.call('HGET', key, 'status')\n"
     "local decision = 'NEW_IMAGE'\n"
     "if status then\n"

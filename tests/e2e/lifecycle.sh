@@ -265,8 +265,16 @@ test_registry_deleted_expires() {
 
 test_shiftleft_expires_after_ttl() {
     rcli HSET "imgassure:{lc-sl}:settings" shiftleft_ttl_s 600 >/dev/null
-    seen lc-sl ci SHIFTLEFT PRESENT || return 1
+    # A pipeline's scan publishes the result and stores it as the state;
+    # the worker only records the SHIFTLEFT sighting.
+    "$imgassure" scan "$image" --insecure-registries "$IMGASSURE_REGISTRY" \
+        --brokers "$IMGASSURE_BROKERS" --redis-url "$IMGASSURE_REDIS_URL" \
+        --account lc-sl --env ci >"$state_dir/shiftleft-scan.txt" 2>&1 ||
+        fail "imgassure scan failed: $(tail -n 3 "$state_dir/shiftleft-scan.txt")" ||
+        return 1
     wait_for_status lc-sl ci SCANNED || return 1
+    [ "$(rcli HGET "imgassure:{lc-sl}:image:ci:$digest" status)" = SCANNED ] ||
+        fail "the pipeline's result is not the image's state" || return 1
 
     advance_clock 500
     let_sweeper_run

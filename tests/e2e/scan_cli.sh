@@ -198,6 +198,45 @@ EOF
     ! grep -q "$state_dir" "$state_dir/seen.txt" || fail "an event names the local path"
 }
 
+# With --redis-url the published result becomes the image's state, and a
+# worker that reads the SHIFTLEFT image-seen event records the sighting
+# without pulling the image again.
+test_published_state_and_no_worker_pull() {
+    local status key worker_pid name="$IMGASSURE_REGISTRY/ci/demo:build-2"
+    IMGASSURE_BROKERS=$brokers "$build_dir/imgassure-worker" \
+        --worker-id scan-cli-worker --session-timeout-ms 6000 \
+        2>"$state_dir/worker.log" &
+    worker_pid=$!
+    status=$(scan_json "docker-archive:$state_dir/demo.tar" \
+        --brokers "$brokers" --redis-url "$IMGASSURE_REDIS_URL" \
+        --account e2e-state --env pipeline --image "$name")
+    [ "$status" -eq 0 ] || fail "exit $status: $(cat "$state_dir/scan.err")" || {
+        kill "$worker_pid"
+        return 1
+    }
+    key=$(redis-cli -u "$IMGASSURE_REDIS_URL" --scan --pattern 'imgassure:{e2e-state}:image:pipeline:*')
+    [ -n "$key" ] || fail "no state hash for the published image" || {
+        kill "$worker_pid"
+        return 1
+    }
+    for _ in $(seq 1 150); do
+        [ -n "$(redis-cli -u "$IMGASSURE_REDIS_URL" HGET "$key" last_seen_ms)" ] && break
+        sleep 0.2
+    done
+    kill -TERM "$worker_pid"
+    wait "$worker_pid"
+    [ -n "$(redis-cli -u "$IMGASSURE_REDIS_URL" HGET "$key" last_seen_ms)" ] ||
+        fail "the worker did not record the SHIFTLEFT sighting" || return 1
+    [ "$(redis-cli -u "$IMGASSURE_REDIS_URL" HGET "$key" status)" = SCANNED ] ||
+        fail "state status: $(redis-cli -u "$IMGASSURE_REDIS_URL" HGET "$key" status)" || return 1
+    [ -n "$(redis-cli -u "$IMGASSURE_REDIS_URL" HGET "$key" last_scanned)" ] ||
+        fail "the SCANNED result was not kept as last_scanned" || return 1
+    kcat -b "$brokers" -C -t imgassure.scan.requests -e -q -f '%k\n' \
+        >"$state_dir/requests.txt" 2>/dev/null || return 1
+    ! grep -q "^e2e-state/" "$state_dir/requests.txt" ||
+        fail "a worker requested a pull of a SHIFTLEFT image"
+}
+
 test_unreachable_broker_exits_4() {
     local status port
     port=$(dev/free-port.sh) || return 1
@@ -271,7 +310,7 @@ dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     echo "scan command: 0 passed, 1 failed"
     exit 1
 }
-dev/stack.sh start "$state_dir" broker registry >"$state_dir/stack.log" 2>&1 || {
+dev/stack.sh start "$state_dir" broker registry redis >"$state_dir/stack.log" 2>&1 || {
     tail -n 20 "$state_dir/stack.log"
     echo "scan command: 0 passed, 1 failed"
     exit 1
@@ -302,6 +341,7 @@ run_test test_fail_on_sets_the_exit_code
 run_test test_corrupted_layer_reported
 run_test test_unreadable_archive_is_a_scan_failure
 run_test test_published_result_read_back
+run_test test_published_state_and_no_worker_pull
 run_test test_unreachable_broker_exits_4
 run_test test_local_image_without_name_is_not_published
 run_test test_events_cannot_name_local_sources

@@ -720,8 +720,11 @@ stall_pid=$!
 max_kept_file_bytes=4194304
 auth_dir="$state_dir/auth.d"
 mkdir -p "$auth_dir" || exit 1
+# Without the layer cache: these statuses come from what the registry
+# serves, and a layer analysed once (the demo image's, in several tests)
+# would otherwise be taken from the cache instead of downloaded.
 "$build_dir/imgassure-worker" --worker-id e2e-statuses --session-timeout-ms 6000 \
-    --retry-backoff 2 --retry-max-attempts 3 \
+    --retry-backoff 2 --retry-max-attempts 3 --layer-cache-ttl 0 \
     --auth-file "$state_dir/auth.json" --auth-dir "$auth_dir" \
     --max-kept-file-bytes "$max_kept_file_bytes" \
     --insecure-registries "$IMGASSURE_REGISTRY,$auth_registry,127.0.0.1:$closed_port,127.0.0.1:$stall_port,$token_registry,$token_issuer" \
