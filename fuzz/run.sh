@@ -33,6 +33,7 @@ fixture_seeds() {
     case $1 in
     apk) set -- pkgdb/apk ;;
     dpkg) set -- pkgdb/dpkg pkgdb/dpkg-status.d rootfs ;;
+    layer_walk | manifest) set -- images/oci-layout ;;
     os_release) set -- os-release ;;
     osv_record) set -- osv ;;
     *) return 0 ;;
