@@ -39,14 +39,23 @@ static int stream_fd(const uint8_t *data, size_t size)
     return fd;
 }
 
+/* Walks the layer into fs. A walk that fails must leave the model as it
+ * was, which the file and link counts show. */
 static void walk(struct rootfs *fs, const uint8_t *data, size_t size)
 {
     struct layer_walk_stats stats;
     char errbuf[512];
+    size_t files = rootfs_file_count(fs);
+    size_t symlinks = rootfs_symlink_count(fs);
 
     int fd = stream_fd(data, size);
-    layer_walk_fd(fs, fd, &stats, errbuf, sizeof(errbuf));
+    enum layer_walk_result result =
+        layer_walk_fd(fs, fd, &stats, errbuf, sizeof(errbuf));
     close(fd);
+
+    if (result != LAYER_WALK_OK && (rootfs_file_count(fs) != files ||
+                                    rootfs_symlink_count(fs) != symlinks))
+        abort();
 }
 
 static void scan(const struct rootfs *fs)
