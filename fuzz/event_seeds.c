@@ -27,7 +27,7 @@ static void write_seed(const char *name, const unsigned char *head,
     FILE *file = fopen(path, "wb");
     if (file == NULL || fwrite(head, 1, head_size, file) != head_size ||
         fwrite(body, 1, body_size, file) != body_size || fclose(file) != 0) {
-        fprintf(stderr, "event_seeds: cannot write %s\n", path);
+        fprintf(stderr, "event_seeds: failed to write %s\n", path);
         exit(1);
     }
 }

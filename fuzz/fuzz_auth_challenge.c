@@ -23,7 +23,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (auth_challenge_parse(header, &challenge, errbuf, sizeof(errbuf)) == 0 &&
         challenge.scheme == AUTH_SCHEME_BEARER && challenge.realm[0] == '\0')
-        abort(); /* a Bearer challenge without a realm must be refused */
+        abort(); /* a Bearer challenge without a realm must be rejected */
     free(header);
     return 0;
 }

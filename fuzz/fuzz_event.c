@@ -1,9 +1,9 @@
 /*
  * Avro decoding of the four events. The first byte chooses what the rest
- * is: below 0x80, the datum of one embedded schema version, which gets
- * that version's single-object header, so that the fuzzer spends its time
- * on datums instead of guessing 64-bit fingerprints; from 0x80, a whole
- * message, header included, given to every decoder.
+ * is. Below 0x80, it is the datum of one embedded schema version, and the
+ * harness adds that version's single-object header, so that the fuzzer
+ * spends its time on datums instead of guessing 64-bit fingerprints. From
+ * 0x80, it is a whole message, header included, given to every decoder.
  *
  * Every event that decodes must encode again (event.h promises it), and
  * the encoding must decode.

@@ -1,7 +1,8 @@
 /*
  * Manifests, indexes and image configs as a registry could send them. The
  * first byte picks the Content-Type the body arrives with, so that the
- * media type rules are reached without a mediaType field.
+ * media type rules are reached without a mediaType field. The seeds in
+ * fuzz/corpus/manifest/ start with that byte.
  */
 #include <stddef.h>
 #include <stdint.h>

@@ -1,4 +1,4 @@
-/* os-release text, as etc/os-release holds it. */
+/* os-release text, as etc/os-release contains it. */
 #include <stddef.h>
 #include <stdint.h>
 
