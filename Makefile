@@ -38,7 +38,7 @@ PROGRAMS := $(BUILD)/imgassure $(BUILD)/imgassure-worker \
 export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
 
 .PHONY: all deps test test-unit test-e2e test-compose demo asan clean \
-	format format-check help image db bench
+	format format-check help image db bench fuzz fuzz-build
 
 all: $(PROGRAMS) $(UNIT_TESTS)
 
@@ -50,6 +50,7 @@ help:
 	@echo "make db           download osv.dev's Debian, Alpine and Ubuntu data"
 	@echo "make bench        database load, matching and layer walk figures"
 	@echo "make asan         the test suite under ASan and UBSan"
+	@echo "make fuzz         each libFuzzer target for FUZZ_SECONDS (default 30)"
 	@echo "make format-check verify clang-format is satisfied"
 
 deps:
@@ -148,6 +149,34 @@ asan: deps
 	$(MAKE) BUILD=build/asan OPTFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
 		IMGASSURE_BUILD=build/asan all test-unit test-e2e
+
+# libFuzzer targets: each fuzz/fuzz_*.c linked with the libraries built
+# by clang apart in build/fuzz, then run for FUZZ_SECONDS each by
+# fuzz/run.sh, which fails when one crashes. fuzz/event_seeds.c writes the
+# Avro seeds, which are binary and follow the schemas.
+FUZZ_SECONDS ?= 30
+FUZZ_BUILD := build/fuzz
+FUZZ_FLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS = $(patsubst fuzz/%.c,$(BUILD)/fuzzers/%,\
+	$(sort $(wildcard fuzz/fuzz_*.c)))
+.SECONDARY: $(patsubst %.c,$(BUILD)/%.o,$(wildcard fuzz/*.c))
+
+$(BUILD)/fuzzers/fuzz_%: $(BUILD)/fuzz/fuzz_%.o $(LIBWORKER) $(LIBPRODUCER) \
+		$(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS_ALL)
+
+$(BUILD)/fuzzers/event_seeds: $(BUILD)/fuzz/event_seeds.o $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
+fuzz-build: $(FUZZ_TARGETS) $(BUILD)/fuzzers/event_seeds
+
+fuzz: deps
+	$(MAKE) BUILD=$(FUZZ_BUILD) CC=clang \
+		OPTFLAGS="-O1 -g -fno-omit-frame-pointer" \
+		SANFLAGS="$(FUZZ_FLAGS) -fsanitize=fuzzer-no-link" fuzz-build
+	FUZZ_SECONDS=$(FUZZ_SECONDS) fuzz/run.sh $(FUZZ_BUILD)
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

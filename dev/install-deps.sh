@@ -4,7 +4,7 @@
 set -eu
 
 packages="
-build-essential pkg-config clang clang-format
+build-essential pkg-config clang clang-format libclang-rt-14-dev
 librdkafka-dev libavro-dev libhiredis-dev libarchive-dev
 libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev zlib1g-dev
 libisal-dev libzstd-dev

@@ -136,8 +136,8 @@ static enum parse_status stanza_start(struct parser *parser)
 {
     if (parser->stanzas >= APK_MAX_STANZAS) {
         char message[64];
-        snprintf(message, sizeof(message), "more than %d stanzas",
-                 APK_MAX_STANZAS);
+        snprintf(message, sizeof(message),
+                 "more than %zu stanzas (APK_MAX_STANZAS)", APK_MAX_STANZAS);
         return fail(parser, parser->line_number, message);
     }
 

@@ -20,7 +20,8 @@
  * packages, and three to four lines per file a package owns. */
 #define APK_MAX_LINE_BYTES (256 * 1024)
 #define APK_MAX_LINES 10000000
-#define APK_MAX_STANZAS 200000
+/* Each stanza is one package, and a scan result carries no more. */
+#define APK_MAX_STANZAS SCAN_RESULT_MAX_PACKAGES
 #define APK_MAX_VALUE_BYTES 1024 /* P, V, A and o */
 
 enum apk_inventory_result {

@@ -250,6 +250,13 @@ static int stanza_finish(struct parser *parser)
         return 0;
     if (stanza_check(parser) != 0)
         return -1;
+    if (parser->list->count >= DPKG_MAX_PACKAGES) {
+        char message[80];
+        snprintf(message, sizeof(message),
+                 "more than %zu installed packages (DPKG_MAX_PACKAGES)",
+                 DPKG_MAX_PACKAGES);
+        return fail(parser, stanza->first_line, message);
+    }
 
     struct installed_package *package = package_list_add(parser->list);
     if (!package)
@@ -456,9 +463,13 @@ static void inventory_take(struct inventory *inventory, const char *path,
     size_t i = 0;
 
     for (; i < count; i++) {
-        if (inventory->list.count >= DPKG_MAX_STANZAS) {
-            inventory_problem(inventory, path,
-                              "the database lists too many packages");
+        if (inventory->list.count >= DPKG_MAX_PACKAGES) {
+            char reason[80];
+            snprintf(reason, sizeof(reason),
+                     "more than %zu installed packages in all "
+                     "(DPKG_MAX_PACKAGES)",
+                     DPKG_MAX_PACKAGES);
+            inventory_problem(inventory, path, reason);
             break;
         }
         struct installed_package *slot = package_list_add(&inventory->list);

@@ -21,6 +21,9 @@
 #define DPKG_MAX_LINE_BYTES (256 * 1024)
 #define DPKG_MAX_STANZAS 200000
 #define DPKG_MAX_VALUE_BYTES 1024 /* Package, Version, Architecture, Source */
+/* Installed packages in one file and in all files together: a scan result
+ * carries no more. */
+#define DPKG_MAX_PACKAGES SCAN_RESULT_MAX_PACKAGES
 
 enum dpkg_inventory_result {
     DPKG_INVENTORY_OK,
@@ -46,6 +49,7 @@ enum dpkg_inventory_result {
  *   - a NUL or other control byte,
  *   - a line longer than DPKG_MAX_LINE_BYTES,
  *   - more than DPKG_MAX_STANZAS stanzas,
+ *   - more than DPKG_MAX_PACKAGES installed packages,
  *   - no memory.
  */
 int dpkg_status_parse(const char *text, size_t size,

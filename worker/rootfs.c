@@ -58,6 +58,7 @@ struct rootfs {
     size_t file_count;
     size_t symlink_count;
     size_t file_bytes;
+    size_t tree_bytes; /* nodes, their names and link targets */
     uint64_t serial;
     struct rootfs_layer *open_layer;
     rootfs_recorder recorder;
@@ -78,6 +79,7 @@ void rootfs_limits_init(struct rootfs_limits *limits)
     limits->max_path_bytes = 4096;
     limits->max_layer_entries = 1000000;
     limits->max_layer_bytes = (uint64_t)64 << 30;
+    limits->max_tree_bytes = (size_t)256 << 20;
 }
 
 static uint64_t hash_key(const struct node *parent, const char *name,
@@ -207,6 +209,7 @@ static struct node *node_add(struct rootfs *fs, struct node *parent,
     hash_grow(fs);
     node_link(fs, parent, node);
     fs->node_count++;
+    fs->tree_bytes += sizeof(*node) + length;
     return node;
 }
 
@@ -221,9 +224,12 @@ static void node_release(struct rootfs *fs, struct node *node)
         free((char *)node->file.data);
     } else if (node->kind == NODE_SYMLINK) {
         fs->symlink_count--;
+        if (node->target)
+            fs->tree_bytes -= strlen(node->target) + 1;
         free(node->target);
     }
     fs->node_count--;
+    fs->tree_bytes -= sizeof(*node) + node->name_length;
     free(node);
 }
 
@@ -624,6 +630,34 @@ static enum rootfs_status no_memory(const char *path, char *errbuf,
     return ROOTFS_NO_MEMORY;
 }
 
+/* Checks that adding path, and target_length bytes of link target, keeps
+ * the tree within max_tree_bytes. It counts a new node for every
+ * component, as if none of the folders existed yet. */
+static enum rootfs_status check_tree_room(const struct rootfs *fs,
+                                          const char *path,
+                                          size_t target_length, char *errbuf,
+                                          size_t errbuf_size)
+{
+    size_t components = 1;
+    size_t path_length = 0;
+
+    for (; path[path_length] != '\0'; path_length++)
+        if (path[path_length] == '/')
+            components++;
+
+    size_t cost =
+        components * sizeof(struct node) + path_length + target_length + 1;
+    if (fs->tree_bytes > fs->limits.max_tree_bytes ||
+        cost > fs->limits.max_tree_bytes - fs->tree_bytes) {
+        snprintf(errbuf, errbuf_size,
+                 "%s would bring the folders, names and links of the model "
+                 "to more than %zu bytes (max_tree_bytes)",
+                 path, fs->limits.max_tree_bytes);
+        return ROOTFS_TOO_LARGE;
+    }
+    return ROOTFS_OK;
+}
+
 enum rootfs_status rootfs_layer_check_file(struct rootfs_layer *layer,
                                            const char *path, uint64_t size,
                                            char *errbuf, size_t errbuf_size)
@@ -645,7 +679,7 @@ enum rootfs_status rootfs_layer_check_file(struct rootfs_layer *layer,
                  path, (unsigned long long)size, fs->limits.max_total_bytes);
         return ROOTFS_TOO_LARGE;
     }
-    return ROOTFS_OK;
+    return check_tree_room(fs, path, 0, errbuf, errbuf_size);
 }
 
 /* Replaces whatever the change set has at path with a new leaf node. */
@@ -730,6 +764,11 @@ enum rootfs_status rootfs_layer_put_symlink(struct rootfs_layer *layer,
         free(copy);
         return ROOTFS_TOO_LARGE;
     }
+    if (check_tree_room(fs, path, target_length, errbuf, errbuf_size) !=
+        ROOTFS_OK) {
+        free(copy);
+        return ROOTFS_TOO_LARGE;
+    }
 
     struct node *node = layer_add_leaf(layer, path, NODE_SYMLINK);
     if (!node) {
@@ -738,6 +777,7 @@ enum rootfs_status rootfs_layer_put_symlink(struct rootfs_layer *layer,
     }
     node->target = copy;
     fs->symlink_count++;
+    fs->tree_bytes += target_length + 1;
     return ROOTFS_OK;
 }
 

@@ -35,6 +35,11 @@ struct rootfs_limits {
     size_t max_path_bytes;    /* entry paths and link targets; default 4096 */
     size_t max_layer_entries; /* tar entries in one layer; default 1000000 */
     uint64_t max_layer_bytes; /* uncompressed size of one layer; 64 GiB */
+    /* Memory of the model's tree without file contents: one node per file,
+     * link and folder on the way to them, their names and link targets.
+     * Default 256 MiB. Paths of thousands of short components would
+     * otherwise cost a node per component for each file or link. */
+    size_t max_tree_bytes;
 };
 
 /* Contents of a kept file. data contains size bytes followed by a NUL that

@@ -224,6 +224,26 @@ test_windows_only_index_is_unsupported_os() {
         "imgassure scans Linux images only"
 }
 
+# An index whose linux/amd64 entry is itself an index: the scan follows
+# one level of index only.
+test_nested_index_is_not_an_image() {
+    local work="$state_dir/nested" repository=demo/nested child inner outer
+    mkdir -p "$work" || return 1
+    child=$(push_windows_child "$repository" "$work/child" 10.0.20348.2227) || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[%s]}' \
+        "$child" >"$work/inner.json"
+    inner=$(push_manifest "$repository" inner application/vnd.oci.image.index.v1+json \
+        "$work/inner.json") || return 1
+    printf '{"schemaVersion":2,"mediaType":"application/vnd.oci.image.index.v1+json","manifests":[{"mediaType":"application/vnd.oci.image.index.v1+json","digest":"%s","size":%s,"platform":{"architecture":"amd64","os":"linux"}}]}' \
+        "$inner" "$(stat -c %s "$work/inner.json")" >"$work/outer.json"
+    push_manifest "$repository" latest application/vnd.oci.image.index.v1+json \
+        "$work/outer.json" || return 1
+
+    scan_to_file nested status-nested "$IMGASSURE_REGISTRY/$repository:latest" || return 1
+    expect_status nested NOT_AN_IMAGE "index child $inner is itself an index" \
+        "nested indexes are not images"
+}
+
 test_scratch_image_is_unsupported_os() {
     local work="$state_dir/scratch" repository=demo/scratch config layer
     mkdir -p "$work/rootfs" || return 1
@@ -735,6 +755,7 @@ worker_pids+=($!)
 run_test test_helm_chart_is_not_an_image
 run_test test_cosign_signature_is_not_an_image
 run_test test_windows_only_index_is_unsupported_os
+run_test test_nested_index_is_not_an_image
 run_test test_scratch_image_is_unsupported_os
 run_test test_broken_credentials_file_is_internal_error_then_retried
 run_test test_platform_chosen_from_index_is_named

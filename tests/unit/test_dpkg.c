@@ -304,6 +304,45 @@ static void rejects_stanza_count_over_limit(void **state)
     free(text);
 }
 
+/* Returns a status text of count installed packages named <prefix><i>. */
+static char *installed_stanzas(const char *prefix, size_t count, size_t *size)
+{
+    const size_t stanza_max = 96;
+    char *text = malloc(count * stanza_max + 1);
+    assert_non_null(text);
+
+    size_t used = 0;
+    for (size_t i = 0; i < count; i++)
+        used += (size_t)snprintf(text + used, stanza_max,
+                                 "Package: %s%zu\nVersion: 1\n"
+                                 "Status: install ok installed\n\n",
+                                 prefix, i);
+    *size = used;
+    return text;
+}
+
+static void rejects_package_count_over_limit(void **state)
+{
+    (void)state;
+    size_t size = 0;
+    char *text = installed_stanzas("p", DPKG_MAX_PACKAGES + 1, &size);
+    size_t last_stanza = strlen("Package: p100000\nVersion: 1\n"
+                                "Status: install ok installed\n\n");
+
+    struct installed_package *packages = NULL;
+    size_t count = 0;
+    assert_int_equal(dpkg_status_parse(text, size - last_stanza, &packages,
+                                       &count, errbuf, sizeof(errbuf)),
+                     0);
+    assert_int_equal(count, DPKG_MAX_PACKAGES);
+    dpkg_packages_free(packages, count);
+
+    parse_fails(text, size,
+                "line 400001: more than 100000 installed packages "
+                "(DPKG_MAX_PACKAGES)");
+    free(text);
+}
+
 static void rejects_value_over_limit(void **state)
 {
     (void)state;
@@ -706,6 +745,38 @@ static void distroless_status_d_fixtures_parse(void **state)
     rootfs_free(fs);
 }
 
+static void inventory_caps_packages_in_all_files(void **state)
+{
+    (void)state;
+    size_t half = DPKG_MAX_PACKAGES / 2 + 1;
+    struct rootfs *fs = rootfs_new(NULL);
+    assert_non_null(fs);
+    struct rootfs_layer *layer = rootfs_layer_new(fs);
+    assert_non_null(layer);
+
+    size_t size = 0;
+    char *text = installed_stanzas("a", half, &size);
+    assert_int_equal(rootfs_layer_put_file(layer, "var/lib/dpkg/status", text,
+                                           size, errbuf, sizeof(errbuf)),
+                     ROOTFS_OK);
+    text = installed_stanzas("b", half, &size);
+    assert_int_equal(rootfs_layer_put_file(layer, "var/lib/dpkg/status.d/b",
+                                           text, size, errbuf, sizeof(errbuf)),
+                     ROOTFS_OK);
+    rootfs_layer_commit(layer);
+
+    struct installed_package *packages = NULL;
+    size_t count = 0;
+    assert_int_equal(inventory(fs, &packages, &count),
+                     DPKG_INVENTORY_UNREADABLE);
+    assert_int_equal(count, DPKG_MAX_PACKAGES);
+    assert_non_null(strstr(errbuf, "var/lib/dpkg/status.d/b: more than "
+                                   "100000 installed packages in all "
+                                   "(DPKG_MAX_PACKAGES)"));
+    dpkg_packages_free(packages, count);
+    rootfs_free(fs);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -721,6 +792,7 @@ int main(void)
         cmocka_unit_test(rejects_binary_garbage),
         cmocka_unit_test(rejects_line_over_limit),
         cmocka_unit_test(rejects_stanza_count_over_limit),
+        cmocka_unit_test(rejects_package_count_over_limit),
         cmocka_unit_test(rejects_value_over_limit),
         cmocka_unit_test(status_d_entry_without_status_is_installed),
         cmocka_unit_test(inventory_merges_status_and_status_d),
@@ -733,6 +805,7 @@ int main(void)
         cmocka_unit_test(syft_status_fixtures_parse),
         cmocka_unit_test(empty_stanza_in_status_d_is_an_error),
         cmocka_unit_test(distroless_status_d_fixtures_parse),
+        cmocka_unit_test(inventory_caps_packages_in_all_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

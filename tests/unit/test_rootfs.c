@@ -346,6 +346,62 @@ static void symlink_target_over_limit_is_rejected(void **state)
     rootfs_free(fs);
 }
 
+/* Puts symbolic links "l0", "l1", ... until one is rejected, and returns
+ * how many fitted. */
+static size_t put_links_until_full(struct rootfs_layer *layer)
+{
+    char path[32];
+    size_t count = 0;
+
+    for (;; count++) {
+        snprintf(path, sizeof(path), "l%zu", count);
+        if (rootfs_layer_put_symlink(layer, path, "target", errbuf,
+                                     sizeof(errbuf)) != ROOTFS_OK)
+            return count;
+    }
+}
+
+static void tree_bytes_limit_rejects_deep_paths(void **state)
+{
+    (void)state;
+    struct rootfs_limits limits;
+    rootfs_limits_init(&limits);
+    limits.max_tree_bytes = 2000;
+    struct rootfs *fs = rootfs_new(&limits);
+    assert_non_null(fs);
+
+    /* Sixty components cost sixty nodes, well over 2000 bytes. */
+    char deep[128] = "";
+    for (int i = 0; i < 60; i++)
+        strcat(deep, "d/");
+    strcat(deep, "status");
+
+    struct rootfs_layer *layer = layer_open(fs);
+    assert_int_equal(
+        rootfs_layer_check_file(layer, deep, 1, errbuf, sizeof(errbuf)),
+        ROOTFS_TOO_LARGE);
+    assert_non_null(strstr(errbuf, "max_tree_bytes"));
+    assert_int_equal(
+        rootfs_layer_put_symlink(layer, deep, "x", errbuf, sizeof(errbuf)),
+        ROOTFS_TOO_LARGE);
+    assert_non_null(strstr(errbuf, "d/d/d/status would bring"));
+    assert_non_null(strstr(errbuf, "more than 2000 bytes (max_tree_bytes)"));
+    put_file(layer, "etc/os-release", "ID=x");
+    rootfs_layer_free(layer);
+
+    /* Discarded nodes return their bytes: a new change set fits as many
+     * links as the first. */
+    layer = layer_open(fs);
+    size_t first = put_links_until_full(layer);
+    assert_true(first > 0);
+    assert_non_null(strstr(errbuf, "max_tree_bytes"));
+    rootfs_layer_free(layer);
+    layer = layer_open(fs);
+    assert_int_equal(put_links_until_full(layer), first);
+    rootfs_layer_free(layer);
+    rootfs_free(fs);
+}
+
 static void deep_tree_is_freed_without_recursion(void **state)
 {
     (void)state;
@@ -446,6 +502,7 @@ int main(void)
                                         fs_setup, fs_teardown),
         cmocka_unit_test(file_limits_name_the_file),
         cmocka_unit_test(symlink_target_over_limit_is_rejected),
+        cmocka_unit_test(tree_bytes_limit_rejects_deep_paths),
         cmocka_unit_test(deep_tree_is_freed_without_recursion),
         cmocka_unit_test_setup_teardown(many_entries_stay_findable, fs_setup,
                                         fs_teardown),
