@@ -32,6 +32,7 @@ struct scan_context {
     struct scan_result *result;
     struct image_source *source;
     const char *platform;      /* requested platform, or NULL */
+    const char *account;       /* chooses a credentials file, or NULL */
     struct manifest *manifest; /* the platform manifest being scanned */
     struct rootfs *fs;
 };
@@ -145,13 +146,13 @@ static int open_registry_source(struct scan_context *scan,
     struct registry_options options;
     char errbuf[512], credentials_path[4096];
 
-    if (credentials_choose_file(
-            scan->options->credentials_dir, scan->request->image.account,
-            scan->options->credentials_file, credentials_path,
-            sizeof(credentials_path), errbuf, sizeof(errbuf)) != 0)
+    if (credentials_choose_file(scan->options->credentials_dir, scan->account,
+                                scan->options->credentials_file,
+                                credentials_path, sizeof(credentials_path),
+                                errbuf, sizeof(errbuf)) != 0)
         return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
                           "no credentials file for account %s: %s",
-                          scan->request->image.account, errbuf);
+                          scan->account, errbuf);
 
     registry_options_init(&options);
     options.credentials_path = credentials_path;
@@ -694,6 +695,7 @@ int scan_image(const struct scan_options *options,
 
     scan_context_init(&scan, options, result);
     scan.platform = request->image.platform;
+    scan.account = request->image.account;
     if (image_ref_build(&ref, request->image.registry,
                         request->image.repository, request->image.tag,
                         request->image.digest, errbuf, sizeof(errbuf)) != 0)
