@@ -497,6 +497,43 @@ static void test_oci_layout_hostile_index(void **state)
     assert_non_null(strstr(errbuf, "name one as oci:DIR:TAG"));
 }
 
+/* A FIFO where a blob or index.json belongs would block open(2) until
+ * some process writes to it, and SIGTERM would not end the scan. */
+static void test_oci_layout_fifo_fails_without_blocking(void **state)
+{
+    char digest[IMAGE_REF_DIGEST_MAX + 1], errbuf[512] = "", name[256];
+    struct collected collected = {0};
+    struct registry_manifest fetched;
+    struct image_source *source;
+
+    (void)state;
+    alarm(10); /* a regression blocks; SIGALRM then fails the test */
+    write_nested_layout("fifo", digest);
+    source = open_layout("fifo", NULL, errbuf, sizeof(errbuf));
+    assert_non_null(source);
+    snprintf(name, sizeof(name), "%s/fifo/blobs/sha256/%s", temp_dir,
+             digest + 7);
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(mkfifo(name, 0644), 0);
+    assert_int_equal(source->ops->fetch_manifest(source, digest, &fetched,
+                                                 errbuf, sizeof(errbuf)),
+                     REGISTRY_INVALID_RESPONSE);
+    assert_non_null(strstr(errbuf, "not a regular file"));
+    assert_int_equal(source->ops->stream_blob(source, digest, -1, collect,
+                                              &collected, errbuf,
+                                              sizeof(errbuf)),
+                     REGISTRY_INVALID_RESPONSE);
+    assert_int_equal(collected.size, 0);
+    image_source_free(source);
+
+    snprintf(name, sizeof(name), "%s/fifo/index.json", temp_dir);
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(mkfifo(name, 0644), 0);
+    assert_null(open_layout("fifo", NULL, errbuf, sizeof(errbuf)));
+    assert_non_null(strstr(errbuf, "index.json"));
+    alarm(0);
+}
+
 /* The workers' entry point builds registry sources only: an event whose
  * image names a local archive or layout must not make it open either.
  * Every name here is invalid as a registry reference, so no test reaches
@@ -563,6 +600,7 @@ int main(void)
         cmocka_unit_test(test_oci_layout_finds_tag_in_nested_index),
         cmocka_unit_test(test_oci_layout_hostile_blobs),
         cmocka_unit_test(test_oci_layout_hostile_index),
+        cmocka_unit_test(test_oci_layout_fifo_fails_without_blocking),
         cmocka_unit_test(test_worker_scan_never_opens_local_paths),
     };
 
