@@ -309,6 +309,46 @@ static void test_docker_archive_rejects_huge_and_odd_manifests(void **state)
     expect_archive_error("missing.tar", "not in the archive");
 }
 
+/* docker load extracts the archive, so of two members at one path the
+ * last one wins, "./a" and "a//b" included. Reading the first copy would
+ * scan another image than the one that is loaded. */
+static void test_docker_archive_rejects_duplicate_members(void **state)
+{
+    static const char *const duplicates[] = {
+        "manifest.json",
+        "./manifest.json",
+        "config.json",
+        "abc//layer.tar",
+    };
+    const char *manifest = "[{\"Config\":\"config.json\",\"Layers\":"
+                           "[\"./abc/layer.tar\"]}]";
+    char diff_id[IMAGE_REF_DIGEST_MAX + 1], config[256], errbuf[512] = "";
+    struct image_source *source;
+
+    (void)state;
+    blob_hash_sha256(layer_bytes, strlen(layer_bytes), diff_id);
+    snprintf(config, sizeof(config),
+             "{\"os\":\"linux\",\"rootfs\":{\"diff_ids\":[\"%s\"]}}", diff_id);
+    for (size_t i = 0; i < sizeof(duplicates) / sizeof(duplicates[0]); i++) {
+        const struct member members[] = {
+            {"manifest.json", manifest, strlen(manifest)},
+            {"./config.json", config, strlen(config)},
+            {"abc/layer.tar", layer_bytes, strlen(layer_bytes)},
+            {duplicates[i], "{}", 2},
+        };
+
+        /* Without the last member, the same names are one image. */
+        write_tar("names.tar", 0, members, 3);
+        source = open_archive("names.tar", errbuf, sizeof(errbuf));
+        if (source == NULL)
+            fail_msg("%s", errbuf);
+        image_source_free(source);
+
+        write_tar("duplicate.tar", 0, members, 4);
+        expect_archive_error("duplicate.tar", "more than once");
+    }
+}
+
 static void test_docker_archive_config_changed_after_save(void **state)
 {
     const char *config = "{\"rootfs\":{\"diff_ids\":[]}}";
@@ -597,6 +637,7 @@ int main(void)
         cmocka_unit_test(test_docker_archive_rejects_names_outside),
         cmocka_unit_test(test_docker_archive_rejects_huge_and_odd_manifests),
         cmocka_unit_test(test_docker_archive_config_changed_after_save),
+        cmocka_unit_test(test_docker_archive_rejects_duplicate_members),
         cmocka_unit_test(test_oci_layout_finds_tag_in_nested_index),
         cmocka_unit_test(test_oci_layout_hostile_blobs),
         cmocka_unit_test(test_oci_layout_hostile_index),
