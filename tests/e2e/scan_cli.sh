@@ -156,6 +156,53 @@ print(result["status_detail"])
 EOF
 }
 
+# The walk stops at a package database over the kept-file limit while the
+# layer is still being written into the pipe: the command must report
+# that, not die of SIGPIPE.
+test_oversized_package_database_reported() {
+    local status
+    /usr/bin/python3 - "$state_dir/oversized" <<'EOF' || return 1
+import gzip, hashlib, io, json, os, sys, tarfile
+root = sys.argv[1]
+os.makedirs(os.path.join(root, "blobs", "sha256"))
+def blob(data):
+    digest = hashlib.sha256(data).hexdigest()
+    open(os.path.join(root, "blobs", "sha256", digest), "wb").write(data)
+    return "sha256:" + digest
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as tar:
+    for name, data in [("etc/os-release", b"ID=debian\nVERSION_ID=12\n"),
+                       ("var/lib/dpkg/status", b"Package: a\n" * (7 << 20))]:
+        entry = tarfile.TarInfo(name)
+        entry.size = len(data)
+        tar.addfile(entry, io.BytesIO(data))
+raw = layer.getvalue()
+compressed = gzip.compress(raw, 1)
+config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {
+    "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}).encode()
+manifest = json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": blob(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": blob(compressed), "size": len(compressed)}]}).encode()
+json.dump({"schemaVersion": 2, "manifests": [{
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": blob(manifest), "size": len(manifest)}]},
+    open(os.path.join(root, "index.json"), "w"))
+open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+EOF
+    status=$(scan_json "oci:$state_dir/oversized")
+    [ "$status" -eq 3 ] || fail "exit $status, expected 3: $(cat "$state_dir/scan.err")"
+    /usr/bin/python3 - "$state_dir/scan.json" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+assert result["status"] == "INSUFFICIENT_RESOURCES", result["status"]
+assert "var/lib/dpkg/status" in result["status_detail"], result["status_detail"]
+print(result["status_detail"])
+EOF
+}
+
 test_unreadable_archive_is_a_scan_failure() {
     local status
     printf 'not a tar' >"$state_dir/bad.tar"
@@ -300,6 +347,7 @@ run_test test_gzipped_docker_archive_scanned
 run_test test_registry_image_scanned
 run_test test_fail_on_sets_the_exit_code
 run_test test_corrupted_layer_reported
+run_test test_oversized_package_database_reported
 run_test test_unreadable_archive_is_a_scan_failure
 run_test test_published_result_read_back
 run_test test_unreachable_broker_exits_4
