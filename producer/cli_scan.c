@@ -66,6 +66,10 @@ static const struct option_spec scan_options[] = {
      "21474836480", "BYTES",
      "images whose layers total more are not read (INSUFFICIENT_RESOURCES); "
      "0: no limit"},
+    {"max-kept-file-bytes", 0, OPTION_INT, "IMGASSURE_MAX_KEPT_FILE_BYTES",
+     "67108864", "BYTES",
+     "largest package database or os-release held in memory; a larger one "
+     "is INSUFFICIENT_RESOURCES"},
     {"timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS", "30000",
      "MILLISECONDS", "how long to wait for the broker to acknowledge"},
 };
@@ -176,10 +180,16 @@ static int load_vulndb(struct scan_command *command)
     return CLI_EXIT_OK;
 }
 
-static void read_scan_options(struct scan_command *command)
+static int read_scan_options(struct scan_command *command)
 {
     const struct option_values *values = &command->values;
     struct scan_options *options = &command->options;
+
+    if (options_get_int(values, "max-kept-file-bytes", 1) < 1)
+        return cli_usage_error("scan", "--max-kept-file-bytes must be a "
+                                       "positive number of bytes");
+    options->max_kept_file_bytes = (uint64_t)options_get_int(
+        values, "max-kept-file-bytes", 64LL * 1024 * 1024);
 
     options->credentials_file = options_get(values, "auth-file");
     options->insecure_registries = options_get(values, "insecure-registries");
@@ -190,6 +200,7 @@ static void read_scan_options(struct scan_command *command)
     options->vulndb_max_age_ms =
         options_get_int(values, "vuln-db-max-age-days", 7) * 86400000LL;
     options->abort_requested = &interrupted;
+    return CLI_EXIT_OK;
 }
 
 /* Splits "DIR[:TAG]": a last part after ':' that is a valid tag. */
@@ -465,8 +476,9 @@ static int scan_and_report(struct scan_command *command)
     struct image_ref ref;
     int exit_code;
 
-    read_scan_options(command);
-    exit_code = load_vulndb(command);
+    exit_code = read_scan_options(command);
+    if (exit_code == CLI_EXIT_OK)
+        exit_code = load_vulndb(command);
     if (exit_code == CLI_EXIT_OK)
         exit_code = open_source(command, &ref);
     if (exit_code == CLI_EXIT_OK)

@@ -201,6 +201,12 @@ assert result["status"] == "INSUFFICIENT_RESOURCES", result["status"]
 assert "var/lib/dpkg/status" in result["status_detail"], result["status_detail"]
 print(result["status_detail"])
 EOF
+    [ $? -eq 0 ] || return 1
+    # Under a raised limit the database is read, and its repeated Package
+    # fields make it unreadable.
+    status=$(scan_json "oci:$state_dir/oversized" --max-kept-file-bytes 134217728)
+    [ "$status" -eq 3 ] || fail "exit $status, expected 3: $(cat "$state_dir/scan.err")"
+    grep -q '"status":"PARTIAL"' "$state_dir/scan.json" || fail "$(cat "$state_dir/scan.json")"
 }
 
 test_unreadable_archive_is_a_scan_failure() {
