@@ -19,6 +19,9 @@
  * than this are looked at in all, so a hostile layout cannot loop. */
 #define OCI_LAYOUT_INDEX_DEPTH_MAX 4
 #define OCI_LAYOUT_DESCRIPTORS_MAX 4096
+/* Nested indexes read in one search, in bytes: one index blob listed
+ * thousands of times would otherwise be read and hashed each time. */
+#define OCI_LAYOUT_INDEX_BYTES_MAX (64 * 1024 * 1024)
 
 struct oci_layout {
     struct image_source base; /* first, so the two pointers convert */
@@ -30,6 +33,7 @@ struct oci_layout {
 struct tag_search {
     const char *tag;
     size_t visited;
+    size_t index_bytes; /* nested indexes read so far */
     size_t found_count;
     char digest[IMAGE_REF_DIGEST_MAX + 1];
     int64_t size; /* -1 when the descriptor gives none */
@@ -321,6 +325,14 @@ static int search_descriptor(struct oci_layout *self, json_t *descriptor,
     if (read_blob(self, digest, size, &body, &body_size, errbuf, errbuf_size) !=
         REGISTRY_OK)
         return -1;
+    search->index_bytes += body_size;
+    if (search->index_bytes > OCI_LAYOUT_INDEX_BYTES_MAX) {
+        free(body);
+        snprintf(errbuf, errbuf_size,
+                 "the layout's nested indexes total over %d bytes",
+                 OCI_LAYOUT_INDEX_BYTES_MAX);
+        return -1;
+    }
     nested = json_loadb(body, body_size, 0, NULL);
     free(body);
     outcome =

@@ -574,6 +574,37 @@ static void test_oci_layout_fifo_fails_without_blocking(void **state)
     alarm(0);
 }
 
+/* One big index blob listed many times must not be read each time. */
+static void test_oci_layout_bounds_nested_index_reads(void **state)
+{
+    size_t blob_size = MANIFEST_SIZE_MAX - 1, used;
+    char digest[IMAGE_REF_DIGEST_MAX + 1], errbuf[512] = "", name[256];
+    char *blob = malloc(blob_size + 1), *index = malloc(65536);
+
+    (void)state;
+    assert_non_null(blob);
+    assert_non_null(index);
+    make_layout_dirs("fan-out");
+    used = (size_t)snprintf(blob, blob_size + 1, "{\"manifests\":[]}");
+    memset(blob + used, ' ', blob_size - used);
+    blob[blob_size] = '\0';
+    write_blob("fan-out", blob, digest);
+
+    used = (size_t)snprintf(index, 65536, "{\"manifests\":[");
+    for (int i = 0; i < 40; i++)
+        used += (size_t)snprintf(index + used, 65536 - used,
+                                 "%s{\"mediaType\":\"%s\",\"digest\":\"%s\"}",
+                                 i ? "," : "", MEDIA_TYPE_OCI_INDEX, digest);
+    snprintf(index + used, 65536 - used, "]}");
+    snprintf(name, sizeof(name), "fan-out/index.json");
+    write_file(name, index, strlen(index));
+
+    assert_null(open_layout("fan-out", "v1", errbuf, sizeof(errbuf)));
+    assert_non_null(strstr(errbuf, "nested indexes total over"));
+    free(index);
+    free(blob);
+}
+
 /* The workers' entry point builds registry sources only: an event whose
  * image names a local archive or layout must not make it open either.
  * Every name here is invalid as a registry reference, so no test reaches
@@ -642,6 +673,7 @@ int main(void)
         cmocka_unit_test(test_oci_layout_hostile_blobs),
         cmocka_unit_test(test_oci_layout_hostile_index),
         cmocka_unit_test(test_oci_layout_fifo_fails_without_blocking),
+        cmocka_unit_test(test_oci_layout_bounds_nested_index_reads),
         cmocka_unit_test(test_worker_scan_never_opens_local_paths),
     };
 
