@@ -457,6 +457,28 @@ static int threshold_reached(const struct scan_command *command)
     return 0;
 }
 
+/* A finding without a rating may be of any severity, and --fail-on cannot
+ * judge it; the OSV records of many distributions rate nothing, so without
+ * --cve-db most findings are unrated. */
+static void warn_unrated(const struct scan_command *command)
+{
+    size_t unrated = 0;
+
+    if (!command->has_threshold || command->threshold <= SEVERITY_UNKNOWN)
+        return;
+    for (size_t i = 0; i < command->result.finding_count; i++)
+        unrated += command->result.findings[i].severity == SEVERITY_UNKNOWN;
+    if (unrated > 0)
+        fprintf(stderr,
+                "imgassure scan: warning: %zu findings have no severity "
+                "rating, so --fail-on %s did not count them; %suse "
+                "--fail-on UNKNOWN to fail on them too\n",
+                unrated, severity_name(command->threshold),
+                options_get(&command->values, "cve-db") == NULL
+                    ? "give --cve-db for CVSS ratings, or "
+                    : "");
+}
+
 /* The exit code of a finished scan, before publishing. */
 static int verdict(const struct scan_command *command)
 {
@@ -500,6 +522,7 @@ static int scan_and_report(struct scan_command *command)
         command->result.image.digest = strdup(command->result.manifest_digest);
 
     print_result(command);
+    warn_unrated(command);
     exit_code = verdict(command);
     if (publishing(command) && publish(command) != CLI_EXIT_OK)
         return SCAN_EXIT_NOT_PUBLISHED;

@@ -119,6 +119,12 @@ test_fail_on_sets_the_exit_code() {
     "$imgassure" scan "oci:$layout" "${database[@]}" --fail-on HIGH >/dev/null
     status=$?
     [ "$status" -eq 0 ] || fail "--fail-on HIGH: exit $status, expected 0"
+    # Without CVE records most Debian findings are unrated, which HIGH
+    # cannot judge: the command must say so.
+    "$imgassure" scan "oci:$layout" --vuln-db "$fixtures/osv" --fail-on HIGH \
+        >/dev/null 2>"$state_dir/unrated.txt"
+    grep -q "findings have no severity rating" "$state_dir/unrated.txt" ||
+        fail "no warning about unrated findings: $(cat "$state_dir/unrated.txt")"
     "$imgassure" scan "oci:$layout" "${database[@]}" --fail-on SEVERE 2>/dev/null
     status=$?
     [ "$status" -eq 2 ] || fail "--fail-on SEVERE: exit $status, expected 2"
@@ -247,7 +253,41 @@ EOF
     kcat -b "$brokers" -C -t imgassure.images.seen -e -q -f '%k %s\n' \
         >"$state_dir/seen.txt" 2>/dev/null || return 1
     grep -q "^e2e-ci/pipeline/" "$state_dir/seen.txt" || fail "no image-seen event for e2e-ci"
-    grep -q "SHIFTLEFT" "$state_dir/seen.txt" || fail "the image-seen event is not SHIFTLEFT"
+    kcat -b "$brokers" -C -t imgassure.images.seen -c 1 -e -q -f '%s' \
+        >"$state_dir/seen.avro" 2>/dev/null || return 1
+    # Avro writes the kind as its symbol's index: read event_id, then the
+    # image's account and environment_id, then the kind.
+    /usr/bin/python3 - "$state_dir/seen.avro" schemas/ImageSeen.v1.avsc <<'EOF' ||
+import json, sys
+data = open(sys.argv[1], "rb").read()
+def find_enum(node):
+    if isinstance(node, dict):
+        if node.get("name") == "EnvironmentKind":
+            return node["symbols"]
+        node = list(node.values())
+    for child in node if isinstance(node, list) else []:
+        found = find_enum(child)
+        if found:
+            return found
+symbols = find_enum(json.load(open(sys.argv[2])))
+position = 10  # C3 01 and the schema fingerprint
+def read_long():
+    global position
+    shift = value = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return (value >> 1) ^ -(value & 1)
+for field in ("event_id", "account", "environment_id"):
+    length = read_long()
+    position += length
+kind = symbols[read_long()]
+assert kind == "SHIFTLEFT", kind
+EOF
+        fail "the image-seen event is not SHIFTLEFT"
     ! grep -q "$state_dir" "$state_dir/seen.txt" || fail "an event names the local path"
 }
 
