@@ -14,10 +14,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LAYER_MEDIA_TYPE "application/vnd.docker.image.rootfs.diff.tar"
 /* Maximum length of a member name in manifest.json. */
@@ -573,6 +575,28 @@ static int describe_archive(struct docker_archive *self, char *errbuf,
     return describe_manifest(self, errbuf, errbuf_size);
 }
 
+/* Every read walks the archive from its start, which a pipe cannot give,
+ * and opening a FIFO would wait for a writer forever. */
+static int check_regular_file(const char *path, char *errbuf,
+                              size_t errbuf_size)
+{
+    struct stat info;
+
+    if (stat(path, &info) != 0) {
+        snprintf(errbuf, errbuf_size, "cannot open %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        snprintf(errbuf, errbuf_size,
+                 "%s is not a regular file: the archive is read several "
+                 "times, so save it to a file first",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
 struct image_source *image_source_docker_archive_new(const char *path,
                                                      char *errbuf,
                                                      size_t errbuf_size)
@@ -586,7 +610,8 @@ struct image_source *image_source_docker_archive_new(const char *path,
     }
     self->base.ops = &docker_archive_ops;
     self->base.kind = IMAGE_SOURCE_DOCKER_ARCHIVE;
-    if (describe_archive(self, errbuf, errbuf_size) != 0) {
+    if (check_regular_file(path, errbuf, errbuf_size) != 0 ||
+        describe_archive(self, errbuf, errbuf_size) != 0) {
         docker_archive_free(&self->base);
         return NULL;
     }
