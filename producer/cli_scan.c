@@ -457,9 +457,9 @@ static int threshold_reached(const struct scan_command *command)
     return 0;
 }
 
-/* A finding without a rating may be of any severity, and --fail-on cannot
- * judge it; the OSV records of many distributions rate nothing, so without
- * --cve-db most findings are unrated. */
+/* A finding without a rating may be of any severity, so --fail-on cannot
+ * judge it. Debian's OSV records rate few advisories, so without --cve-db
+ * most Debian findings are unrated. */
 static void warn_unrated(const struct scan_command *command)
 {
     size_t unrated = 0;
