@@ -70,6 +70,10 @@ static const struct option_spec scan_options[] = {
     {"redis-url", 0, OPTION_STRING, "IMGASSURE_REDIS_URL", NULL, "URL",
      "with --brokers, also store the result as the image's state there, "
      "as the workers do, so the images list shows it (default: not stored)"},
+    {"max-kept-file-bytes", 0, OPTION_INT, "IMGASSURE_MAX_KEPT_FILE_BYTES",
+     "67108864", "BYTES",
+     "largest package database or os-release held in memory; a larger one "
+     "is INSUFFICIENT_RESOURCES"},
     {"timeout-ms", 0, OPTION_INT, "IMGASSURE_DELIVERY_TIMEOUT_MS", "30000",
      "MILLISECONDS", "how long to wait for the broker to acknowledge"},
 };
@@ -180,10 +184,16 @@ static int load_vulndb(struct scan_command *command)
     return CLI_EXIT_OK;
 }
 
-static void read_scan_options(struct scan_command *command)
+static int read_scan_options(struct scan_command *command)
 {
     const struct option_values *values = &command->values;
     struct scan_options *options = &command->options;
+
+    if (options_get_int(values, "max-kept-file-bytes", 1) < 1)
+        return cli_usage_error("scan", "--max-kept-file-bytes must be a "
+                                       "positive number of bytes");
+    options->max_kept_file_bytes = (uint64_t)options_get_int(
+        values, "max-kept-file-bytes", 64LL * 1024 * 1024);
 
     options->credentials_file = options_get(values, "auth-file");
     options->insecure_registries = options_get(values, "insecure-registries");
@@ -194,6 +204,7 @@ static void read_scan_options(struct scan_command *command)
     options->vulndb_max_age_ms =
         options_get_int(values, "vuln-db-max-age-days", 7) * 86400000LL;
     options->abort_requested = &interrupted;
+    return CLI_EXIT_OK;
 }
 
 /* Splits "DIR[:TAG]": a last part after ':' that is a valid tag. */
@@ -477,6 +488,28 @@ static int threshold_reached(const struct scan_command *command)
     return 0;
 }
 
+/* A finding without a rating may be of any severity, so --fail-on cannot
+ * judge it. Debian's OSV records rate few advisories, so without --cve-db
+ * most Debian findings are unrated. */
+static void warn_unrated(const struct scan_command *command)
+{
+    size_t unrated = 0;
+
+    if (!command->has_threshold || command->threshold <= SEVERITY_UNKNOWN)
+        return;
+    for (size_t i = 0; i < command->result.finding_count; i++)
+        unrated += command->result.findings[i].severity == SEVERITY_UNKNOWN;
+    if (unrated > 0)
+        fprintf(stderr,
+                "imgassure scan: warning: %zu findings have no severity "
+                "rating, so --fail-on %s did not count them; %suse "
+                "--fail-on UNKNOWN to fail on them too\n",
+                unrated, severity_name(command->threshold),
+                options_get(&command->values, "cve-db") == NULL
+                    ? "give --cve-db for CVSS ratings, or "
+                    : "");
+}
+
 /* The exit code of a finished scan, before publishing. */
 static int verdict(const struct scan_command *command)
 {
@@ -496,8 +529,9 @@ static int scan_and_report(struct scan_command *command)
     struct image_ref ref;
     int exit_code;
 
-    read_scan_options(command);
-    exit_code = load_vulndb(command);
+    exit_code = read_scan_options(command);
+    if (exit_code == CLI_EXIT_OK)
+        exit_code = load_vulndb(command);
     if (exit_code == CLI_EXIT_OK)
         exit_code = open_source(command, &ref);
     if (exit_code == CLI_EXIT_OK)
@@ -519,6 +553,7 @@ static int scan_and_report(struct scan_command *command)
         command->result.image.digest = strdup(command->result.manifest_digest);
 
     print_result(command);
+    warn_unrated(command);
     exit_code = verdict(command);
     if (publishing(command) && (publish(command) != CLI_EXIT_OK ||
                                 store_state(command) != CLI_EXIT_OK))

@@ -14,10 +14,12 @@
 
 #include <archive.h>
 #include <archive_entry.h>
+#include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #define LAYER_MEDIA_TYPE "application/vnd.docker.image.rootfs.diff.tar"
 /* Maximum length of a member name in manifest.json. */
@@ -27,6 +29,7 @@ struct archive_layer {
     char name[ARCHIVE_NAME_MAX + 1];
     char digest[IMAGE_REF_DIGEST_MAX + 1]; /* its diff_id */
     int64_t size;                          /* -1 until found */
+    size_t copies;                         /* archive members at name */
 };
 
 struct docker_archive {
@@ -114,6 +117,43 @@ static int name_is_safe(const char *name)
     return 1;
 }
 
+/*
+ * Writes name without empty and "." components ("./a//b" becomes "a/b"),
+ * the path docker load extracts it to. Returns -1 when that does not fit
+ * ARCHIVE_NAME_MAX bytes, so such a name matches nothing.
+ */
+static int normalize_name(const char *name, char out[ARCHIVE_NAME_MAX + 1])
+{
+    size_t used = 0;
+
+    while (*name != '\0') {
+        size_t length = strcspn(name, "/");
+
+        if (length > 0 && !(length == 1 && name[0] == '.')) {
+            if (used + (used > 0) + length > ARCHIVE_NAME_MAX)
+                return -1;
+            if (used > 0)
+                out[used++] = '/';
+            memcpy(out + used, name, length);
+            used += length;
+        }
+        name += length;
+        name += *name == '/';
+    }
+    out[used] = '\0';
+    return 0;
+}
+
+/* Whether the member's path is name, which is normalized. */
+static int member_is(struct archive_entry *entry, const char *name)
+{
+    const char *path = archive_entry_pathname(entry);
+    char normal[ARCHIVE_NAME_MAX + 1];
+
+    return path != NULL && normalize_name(path, normal) == 0 &&
+           strcmp(normal, name) == 0;
+}
+
 static char *read_manifest_json(const char *path, size_t *size, char *errbuf,
                                 size_t errbuf_size)
 {
@@ -125,7 +165,7 @@ static char *read_manifest_json(const char *path, size_t *size, char *errbuf,
     if (archive == NULL)
         return NULL;
     while ((status = archive_read_next_header(archive, &entry)) == ARCHIVE_OK) {
-        if (strcmp(archive_entry_pathname(entry), "manifest.json") == 0) {
+        if (member_is(entry, "manifest.json")) {
             found = 1;
             body = read_member(archive, entry, MANIFEST_SIZE_MAX, size, errbuf,
                                errbuf_size);
@@ -146,14 +186,14 @@ static char *read_manifest_json(const char *path, size_t *size, char *errbuf,
 static int copy_name(char *out, const char *name, const char *what,
                      char *errbuf, size_t errbuf_size)
 {
-    if (name == NULL || !name_is_safe(name)) {
+    if (name == NULL || !name_is_safe(name) || normalize_name(name, out) != 0 ||
+        out[0] == '\0') {
         snprintf(errbuf, errbuf_size,
                  "manifest.json names %s '%.100s', which is not a plain "
                  "member name inside the archive",
                  what, name ? name : "(none)");
         return -1;
     }
-    snprintf(out, ARCHIVE_NAME_MAX + 1, "%s", name);
     return 0;
 }
 
@@ -212,13 +252,28 @@ out:
 static void note_layer_sizes(struct docker_archive *self,
                              struct archive_entry *entry)
 {
-    const char *name = archive_entry_pathname(entry);
-
     for (size_t i = 0; i < self->layer_count; i++) {
-        if (strcmp(self->layers[i].name, name) == 0 &&
-            archive_entry_filetype(entry) == AE_IFREG)
+        if (!member_is(entry, self->layers[i].name))
+            continue;
+        self->layers[i].copies++;
+        if (archive_entry_filetype(entry) == AE_IFREG)
             self->layers[i].size = archive_entry_size(entry);
     }
+}
+
+/* docker load extracts the archive, so the last of several members at one
+ * path is what it loads, while this source reads the first. */
+static int check_unique(const char *name, size_t copies, char *errbuf,
+                        size_t errbuf_size)
+{
+    if (copies <= 1)
+        return 0;
+    snprintf(errbuf, errbuf_size,
+             "the archive holds %s more than once (%zu copies), so the image "
+             "docker load would take is not the one read here: save the "
+             "image again",
+             name, copies);
+    return -1;
 }
 
 /* One walk reads the config and notes every layer's size. */
@@ -227,14 +282,17 @@ static int read_config_and_sizes(struct docker_archive *self, char *errbuf,
 {
     struct archive *archive = open_archive(self->path, errbuf, errbuf_size);
     struct archive_entry *entry;
+    size_t manifest_copies = 0, config_copies = 0;
     int status;
 
     if (archive == NULL)
         return -1;
     while ((status = archive_read_next_header(archive, &entry)) == ARCHIVE_OK) {
         note_layer_sizes(self, entry);
-        if (self->config == NULL &&
-            strcmp(archive_entry_pathname(entry), self->config_name) == 0) {
+        manifest_copies += member_is(entry, "manifest.json");
+        if (!member_is(entry, self->config_name))
+            continue;
+        if (config_copies++ == 0) {
             self->config = read_member(archive, entry, MANIFEST_SIZE_MAX,
                                        &self->config_size, errbuf, errbuf_size);
             if (self->config == NULL)
@@ -253,7 +311,15 @@ static int read_config_and_sizes(struct docker_archive *self, char *errbuf,
                  self->config_name);
         return -1;
     }
+    if (check_unique("manifest.json", manifest_copies, errbuf, errbuf_size) !=
+            0 ||
+        check_unique(self->config_name, config_copies, errbuf, errbuf_size) !=
+            0)
+        return -1;
     for (size_t i = 0; i < self->layer_count; i++) {
+        if (check_unique(self->layers[i].name, self->layers[i].copies, errbuf,
+                         errbuf_size) != 0)
+            return -1;
         if (self->layers[i].size < 0) {
             snprintf(errbuf, errbuf_size,
                      "layer %s is not a regular file in the archive",
@@ -460,7 +526,7 @@ docker_archive_stream(struct image_source *source, const char *digest,
     snprintf(errbuf, errbuf_size, "layer %s is no longer in the archive",
              layer->name);
     while (archive_read_next_header(archive, &entry) == ARCHIVE_OK) {
-        if (strcmp(archive_entry_pathname(entry), layer->name) == 0 &&
+        if (member_is(entry, layer->name) &&
             archive_entry_size(entry) == layer->size) {
             status = stream_member(archive, digest, write_fn, userdata, errbuf,
                                    errbuf_size);
@@ -509,6 +575,28 @@ static int describe_archive(struct docker_archive *self, char *errbuf,
     return describe_manifest(self, errbuf, errbuf_size);
 }
 
+/* Every read walks the archive from its start, which a pipe cannot give,
+ * and opening a FIFO would wait for a writer forever. */
+static int check_regular_file(const char *path, char *errbuf,
+                              size_t errbuf_size)
+{
+    struct stat info;
+
+    if (stat(path, &info) != 0) {
+        snprintf(errbuf, errbuf_size, "cannot open %s: %s", path,
+                 strerror(errno));
+        return -1;
+    }
+    if (!S_ISREG(info.st_mode)) {
+        snprintf(errbuf, errbuf_size,
+                 "%s is not a regular file: the archive is read several "
+                 "times, so save it to a file first",
+                 path);
+        return -1;
+    }
+    return 0;
+}
+
 struct image_source *image_source_docker_archive_new(const char *path,
                                                      char *errbuf,
                                                      size_t errbuf_size)
@@ -522,7 +610,8 @@ struct image_source *image_source_docker_archive_new(const char *path,
     }
     self->base.ops = &docker_archive_ops;
     self->base.kind = IMAGE_SOURCE_DOCKER_ARCHIVE;
-    if (describe_archive(self, errbuf, errbuf_size) != 0) {
+    if (check_regular_file(path, errbuf, errbuf_size) != 0 ||
+        describe_archive(self, errbuf, errbuf_size) != 0) {
         docker_archive_free(&self->base);
         return NULL;
     }

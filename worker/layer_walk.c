@@ -121,6 +121,32 @@ static int path_normalize(const char *raw, char *out, size_t capacity)
     return 0;
 }
 
+/*
+ * path_normalize() for raw paths of any length. A raw path over capacity
+ * can still clean to a short one ("x...x/../etc/os-release"), and docker
+ * and containerd clean names that way before extracting them, so such an
+ * entry must not be ignored. Cleaning never lengthens a path, so a buffer
+ * of the raw length is enough.
+ */
+static int path_normalize_any(const char *raw, char *out, size_t capacity)
+{
+    size_t length = strlen(raw);
+
+    if (length < capacity)
+        return path_normalize(raw, out, capacity);
+
+    char *cleaned = malloc(length + 1);
+    if (!cleaned)
+        return -1;
+    int result = path_normalize(raw, cleaned, length + 1);
+    if (result == 0 && strlen(cleaned) < capacity)
+        memcpy(out, cleaned, strlen(cleaned) + 1);
+    else
+        result = -1;
+    free(cleaned);
+    return result;
+}
+
 static const char *entry_path(struct archive_entry *entry)
 {
     const char *path = archive_entry_pathname(entry);
@@ -208,8 +234,8 @@ static enum layer_walk_result walk_symlink(struct walk *walk,
 static enum layer_walk_result walk_hardlink(struct walk *walk,
                                             const char *target)
 {
-    if (path_normalize(target, walk->link, walk->limits->max_path_bytes + 1) !=
-            0 ||
+    if (path_normalize_any(target, walk->link,
+                           walk->limits->max_path_bytes + 1) != 0 ||
         walk->link[0] == '\0') {
         walk->stats->ignored_entries++;
         return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
@@ -400,8 +426,8 @@ static enum layer_walk_result walk_entry(struct walk *walk,
                                          struct archive_entry *entry)
 {
     const char *raw = entry_path(entry);
-    if (!raw || path_normalize(raw, walk->path,
-                               walk->limits->max_path_bytes + 1) != 0) {
+    if (!raw || path_normalize_any(raw, walk->path,
+                                   walk->limits->max_path_bytes + 1) != 0) {
         walk->stats->ignored_entries++;
         return LAYER_WALK_OK;
     }

@@ -19,6 +19,9 @@
  * than this are looked at in all, so a hostile layout cannot loop. */
 #define OCI_LAYOUT_INDEX_DEPTH_MAX 4
 #define OCI_LAYOUT_DESCRIPTORS_MAX 4096
+/* Nested indexes read in one search, in bytes: one index blob listed
+ * thousands of times would otherwise be read and hashed each time. */
+#define OCI_LAYOUT_INDEX_BYTES_MAX (64 * 1024 * 1024)
 
 struct oci_layout {
     struct image_source base; /* first, so the two pointers convert */
@@ -30,6 +33,7 @@ struct oci_layout {
 struct tag_search {
     const char *tag;
     size_t visited;
+    size_t index_bytes; /* nested indexes read so far */
     size_t found_count;
     char digest[IMAGE_REF_DIGEST_MAX + 1];
     int64_t size; /* -1 when the descriptor gives none */
@@ -48,6 +52,28 @@ static int is_index_type(const char *media_type)
            strcmp(media_type, MEDIA_TYPE_DOCKER_MANIFEST_LIST) == 0;
 }
 
+/*
+ * Opens path under the layout for reading when it is a regular file, and
+ * returns -1 with errno EINVAL when it is not. O_NONBLOCK keeps open(2) from
+ * waiting for a writer when a FIFO sits where a file belongs; it is cleared
+ * again, as it means nothing for a regular file.
+ */
+static int open_regular(int dir_fd, const char *path, int flags,
+                        struct stat *info)
+{
+    int fd = openat(dir_fd, path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | flags);
+
+    if (fd < 0)
+        return -1;
+    if (fstat(fd, info) != 0 || !S_ISREG(info->st_mode) ||
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) != 0) {
+        close(fd);
+        errno = EINVAL;
+        return -1;
+    }
+    return fd;
+}
+
 /* Opens blobs/<algorithm>/<hex>; the digest was validated, so the path
  * cannot leave the layout. */
 static enum registry_status open_blob(struct oci_layout *self,
@@ -64,15 +90,14 @@ static enum registry_status open_blob(struct oci_layout *self,
     }
     snprintf(path, sizeof(path), "blobs/%.6s/%s", digest,
              strchr(digest, ':') + 1);
-    *fd = openat(self->dir_fd, path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    *fd = open_regular(self->dir_fd, path, O_NOFOLLOW, &info);
+    if (*fd < 0 && errno == EINVAL) {
+        snprintf(errbuf, errbuf_size, "blob %s is not a regular file", path);
+        return REGISTRY_INVALID_RESPONSE;
+    }
     if (*fd < 0) {
         snprintf(errbuf, errbuf_size, "blob %s: %s", path, strerror(errno));
         return errno == ENOENT ? REGISTRY_NOT_FOUND : REGISTRY_INVALID_RESPONSE;
-    }
-    if (fstat(*fd, &info) != 0 || !S_ISREG(info.st_mode)) {
-        snprintf(errbuf, errbuf_size, "blob %s is not a regular file", path);
-        close(*fd);
-        return REGISTRY_INVALID_RESPONSE;
     }
     *size = (int64_t)info.st_size;
     if ((expected_size >= 0 && *size != expected_size) ||
@@ -300,6 +325,14 @@ static int search_descriptor(struct oci_layout *self, json_t *descriptor,
     if (read_blob(self, digest, size, &body, &body_size, errbuf, errbuf_size) !=
         REGISTRY_OK)
         return -1;
+    search->index_bytes += body_size;
+    if (search->index_bytes > OCI_LAYOUT_INDEX_BYTES_MAX) {
+        free(body);
+        snprintf(errbuf, errbuf_size,
+                 "the layout's nested indexes total over %d bytes",
+                 OCI_LAYOUT_INDEX_BYTES_MAX);
+        return -1;
+    }
     nested = json_loadb(body, body_size, 0, NULL);
     free(body);
     outcome =
@@ -350,9 +383,8 @@ static json_t *read_top_index(struct oci_layout *self, char *errbuf,
                  "not an OCI image layout: it has no oci-layout file");
         return NULL;
     }
-    fd = openat(self->dir_fd, "index.json", O_RDONLY | O_CLOEXEC);
-    if (fd < 0 || fstat(fd, &info) != 0 || !S_ISREG(info.st_mode) ||
-        info.st_size > MANIFEST_SIZE_MAX) {
+    fd = open_regular(self->dir_fd, "index.json", 0, &info);
+    if (fd < 0 || info.st_size > MANIFEST_SIZE_MAX) {
         snprintf(errbuf, errbuf_size,
                  "index.json is missing, not a file or over %d bytes",
                  MANIFEST_SIZE_MAX);

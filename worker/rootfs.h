@@ -29,10 +29,11 @@
  * the layer replaces and its replacement are both in memory, so both count.
  */
 struct rootfs_limits {
-    size_t max_file_bytes;    /* one kept file; default 64 MiB */
-    size_t max_total_bytes;   /* all kept files together; default 256 MiB */
-    size_t max_symlinks;      /* symbolic links in the model; default 200000 */
-    size_t max_path_bytes;    /* entry paths and link targets; default 4096 */
+    size_t max_file_bytes;  /* one kept file; default 64 MiB */
+    size_t max_total_bytes; /* all kept files together; default 256 MiB */
+    size_t max_symlinks;    /* symbolic links in the model; default 200000 */
+    size_t max_nodes;       /* folders, kept files and links; default 1000000 */
+    size_t max_path_bytes;  /* entry paths and link targets; default 4096 */
     size_t max_layer_entries; /* tar entries in one layer; default 1000000 */
     uint64_t max_layer_bytes; /* uncompressed size of one layer; 64 GiB */
     /* Memory of the model's tree without file contents: one node per file,

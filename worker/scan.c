@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -374,6 +375,15 @@ static void *download_layer(void *argument)
 {
     struct layer_download *download = argument;
     struct scan_context *scan = download->scan;
+    sigset_t pipe_signal;
+
+    /* A walk that stops early closes the pipe, and the next write raises
+     * SIGPIPE, which kills a process that does not ignore it (imgassure
+     * scan). Blocked in this thread only, it leaves write() failing with
+     * EPIPE. */
+    sigemptyset(&pipe_signal);
+    sigaddset(&pipe_signal, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_signal, NULL);
 
     download->status = scan->source->ops->stream_blob(
         scan->source, download->layer->digest, download->layer->size,

@@ -119,6 +119,12 @@ test_fail_on_sets_the_exit_code() {
     "$imgassure" scan "oci:$layout" "${database[@]}" --fail-on HIGH >/dev/null
     status=$?
     [ "$status" -eq 0 ] || fail "--fail-on HIGH: exit $status, expected 0"
+    # Without CVE records most Debian findings are unrated, which HIGH
+    # cannot judge: the command must say so.
+    "$imgassure" scan "oci:$layout" --vuln-db "$fixtures/osv" --fail-on HIGH \
+        >/dev/null 2>"$state_dir/unrated.txt"
+    grep -q "findings have no severity rating" "$state_dir/unrated.txt" ||
+        fail "no warning about unrated findings: $(cat "$state_dir/unrated.txt")"
     "$imgassure" scan "oci:$layout" "${database[@]}" --fail-on SEVERE 2>/dev/null
     status=$?
     [ "$status" -eq 2 ] || fail "--fail-on SEVERE: exit $status, expected 2"
@@ -154,6 +160,59 @@ assert "hashes to" in result["status_detail"], result["status_detail"]
 assert "damaged" in result["status_detail"], result["status_detail"]
 print(result["status_detail"])
 EOF
+}
+
+# The walk stops at a package database over the kept-file limit while the
+# layer is still being written into the pipe: the command must report
+# that, not die of SIGPIPE.
+test_oversized_package_database_reported() {
+    local status
+    /usr/bin/python3 - "$state_dir/oversized" <<'EOF' || return 1
+import gzip, hashlib, io, json, os, sys, tarfile
+root = sys.argv[1]
+os.makedirs(os.path.join(root, "blobs", "sha256"))
+def blob(data):
+    digest = hashlib.sha256(data).hexdigest()
+    open(os.path.join(root, "blobs", "sha256", digest), "wb").write(data)
+    return "sha256:" + digest
+layer = io.BytesIO()
+with tarfile.open(fileobj=layer, mode="w") as tar:
+    for name, data in [("etc/os-release", b"ID=debian\nVERSION_ID=12\n"),
+                       ("var/lib/dpkg/status", b"Package: a\n" * (7 << 20))]:
+        entry = tarfile.TarInfo(name)
+        entry.size = len(data)
+        tar.addfile(entry, io.BytesIO(data))
+raw = layer.getvalue()
+compressed = gzip.compress(raw, 1)
+config = json.dumps({"os": "linux", "architecture": "amd64", "rootfs": {
+    "type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(raw).hexdigest()]}}).encode()
+manifest = json.dumps({"schemaVersion": 2,
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+               "digest": blob(config), "size": len(config)},
+    "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                "digest": blob(compressed), "size": len(compressed)}]}).encode()
+json.dump({"schemaVersion": 2, "manifests": [{
+    "mediaType": "application/vnd.oci.image.manifest.v1+json",
+    "digest": blob(manifest), "size": len(manifest)}]},
+    open(os.path.join(root, "index.json"), "w"))
+open(os.path.join(root, "oci-layout"), "w").write('{"imageLayoutVersion":"1.0.0"}')
+EOF
+    status=$(scan_json "oci:$state_dir/oversized")
+    [ "$status" -eq 3 ] || fail "exit $status, expected 3: $(cat "$state_dir/scan.err")"
+    /usr/bin/python3 - "$state_dir/scan.json" <<'EOF'
+import json, sys
+result = json.load(open(sys.argv[1]))
+assert result["status"] == "INSUFFICIENT_RESOURCES", result["status"]
+assert "var/lib/dpkg/status" in result["status_detail"], result["status_detail"]
+print(result["status_detail"])
+EOF
+    [ $? -eq 0 ] || return 1
+    # Under a raised limit the database is read, and its repeated Package
+    # fields make it unreadable.
+    status=$(scan_json "oci:$state_dir/oversized" --max-kept-file-bytes 134217728)
+    [ "$status" -eq 3 ] || fail "exit $status, expected 3: $(cat "$state_dir/scan.err")"
+    grep -q '"status":"PARTIAL"' "$state_dir/scan.json" || fail "$(cat "$state_dir/scan.json")"
 }
 
 test_unreadable_archive_is_a_scan_failure() {
@@ -194,7 +253,41 @@ EOF
     kcat -b "$brokers" -C -t imgassure.images.seen -e -q -f '%k %s\n' \
         >"$state_dir/seen.txt" 2>/dev/null || return 1
     grep -q "^e2e-ci/pipeline/" "$state_dir/seen.txt" || fail "no image-seen event for e2e-ci"
-    grep -q "SHIFTLEFT" "$state_dir/seen.txt" || fail "the image-seen event is not SHIFTLEFT"
+    kcat -b "$brokers" -C -t imgassure.images.seen -c 1 -e -q -f '%s' \
+        >"$state_dir/seen.avro" 2>/dev/null || return 1
+    # Avro writes the kind as its symbol's index: read event_id, then the
+    # image's account and environment_id, then the kind.
+    /usr/bin/python3 - "$state_dir/seen.avro" schemas/ImageSeen.v1.avsc <<'EOF' ||
+import json, sys
+data = open(sys.argv[1], "rb").read()
+def find_enum(node):
+    if isinstance(node, dict):
+        if node.get("name") == "EnvironmentKind":
+            return node["symbols"]
+        node = list(node.values())
+    for child in node if isinstance(node, list) else []:
+        found = find_enum(child)
+        if found:
+            return found
+symbols = find_enum(json.load(open(sys.argv[2])))
+position = 10  # C3 01 and the schema fingerprint
+def read_long():
+    global position
+    shift = value = 0
+    while True:
+        byte = data[position]
+        position += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return (value >> 1) ^ -(value & 1)
+for field in ("event_id", "account", "environment_id"):
+    length = read_long()
+    position += length
+kind = symbols[read_long()]
+assert kind == "SHIFTLEFT", kind
+EOF
+        fail "the image-seen event is not SHIFTLEFT"
     ! grep -q "$state_dir" "$state_dir/seen.txt" || fail "an event names the local path"
 }
 
@@ -339,6 +432,7 @@ run_test test_gzipped_docker_archive_scanned
 run_test test_registry_image_scanned
 run_test test_fail_on_sets_the_exit_code
 run_test test_corrupted_layer_reported
+run_test test_oversized_package_database_reported
 run_test test_unreadable_archive_is_a_scan_failure
 run_test test_published_result_read_back
 run_test test_published_state_and_no_worker_pull

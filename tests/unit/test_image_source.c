@@ -259,6 +259,15 @@ static void test_docker_archive_without_manifest_json(void **state)
     expect_archive_error("no-manifest.tar", "has no manifest.json");
     write_file("not-a-tar.tar", "plain text", 10);
     expect_archive_error("not-a-tar.tar", "not a readable tar archive");
+
+    /* Each read walks the archive again, which a pipe cannot give, and
+     * opening a FIFO would block until some process writes to it. */
+    alarm(10); /* a regression blocks; SIGALRM then fails the test */
+    assert_int_equal(mkfifo(path_in_temp("fifo.tar"), 0644), 0);
+    expect_archive_error("fifo.tar", "not a regular file");
+    mkdir(path_in_temp("folder.tar"), 0755);
+    expect_archive_error("folder.tar", "not a regular file");
+    alarm(0);
 }
 
 static void test_docker_archive_rejects_names_outside(void **state)
@@ -307,6 +316,46 @@ static void test_docker_archive_rejects_huge_and_odd_manifests(void **state)
         {"manifest.json", missing, strlen(missing)}};
     write_tar("missing.tar", 0, missing_members, 1);
     expect_archive_error("missing.tar", "not in the archive");
+}
+
+/* docker load extracts the archive, so of two members at one path the
+ * last one wins, "./a" and "a//b" included. Reading the first copy would
+ * scan another image than the one that is loaded. */
+static void test_docker_archive_rejects_duplicate_members(void **state)
+{
+    static const char *const duplicates[] = {
+        "manifest.json",
+        "./manifest.json",
+        "config.json",
+        "abc//layer.tar",
+    };
+    const char *manifest = "[{\"Config\":\"config.json\",\"Layers\":"
+                           "[\"./abc/layer.tar\"]}]";
+    char diff_id[IMAGE_REF_DIGEST_MAX + 1], config[256], errbuf[512] = "";
+    struct image_source *source;
+
+    (void)state;
+    blob_hash_sha256(layer_bytes, strlen(layer_bytes), diff_id);
+    snprintf(config, sizeof(config),
+             "{\"os\":\"linux\",\"rootfs\":{\"diff_ids\":[\"%s\"]}}", diff_id);
+    for (size_t i = 0; i < sizeof(duplicates) / sizeof(duplicates[0]); i++) {
+        const struct member members[] = {
+            {"manifest.json", manifest, strlen(manifest)},
+            {"./config.json", config, strlen(config)},
+            {"abc/layer.tar", layer_bytes, strlen(layer_bytes)},
+            {duplicates[i], "{}", 2},
+        };
+
+        /* Without the last member, the same names are one image. */
+        write_tar("names.tar", 0, members, 3);
+        source = open_archive("names.tar", errbuf, sizeof(errbuf));
+        if (source == NULL)
+            fail_msg("%s", errbuf);
+        image_source_free(source);
+
+        write_tar("duplicate.tar", 0, members, 4);
+        expect_archive_error("duplicate.tar", "more than once");
+    }
 }
 
 static void test_docker_archive_config_changed_after_save(void **state)
@@ -497,6 +546,74 @@ static void test_oci_layout_hostile_index(void **state)
     assert_non_null(strstr(errbuf, "name one as oci:DIR:TAG"));
 }
 
+/* A FIFO where a blob or index.json belongs would block open(2) until
+ * some process writes to it, and SIGTERM would not end the scan. */
+static void test_oci_layout_fifo_fails_without_blocking(void **state)
+{
+    char digest[IMAGE_REF_DIGEST_MAX + 1], errbuf[512] = "", name[256];
+    struct collected collected = {0};
+    struct registry_manifest fetched;
+    struct image_source *source;
+
+    (void)state;
+    alarm(10); /* a regression blocks; SIGALRM then fails the test */
+    write_nested_layout("fifo", digest);
+    source = open_layout("fifo", NULL, errbuf, sizeof(errbuf));
+    assert_non_null(source);
+    snprintf(name, sizeof(name), "%s/fifo/blobs/sha256/%s", temp_dir,
+             digest + 7);
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(mkfifo(name, 0644), 0);
+    assert_int_equal(source->ops->fetch_manifest(source, digest, &fetched,
+                                                 errbuf, sizeof(errbuf)),
+                     REGISTRY_INVALID_RESPONSE);
+    assert_non_null(strstr(errbuf, "not a regular file"));
+    assert_int_equal(source->ops->stream_blob(source, digest, -1, collect,
+                                              &collected, errbuf,
+                                              sizeof(errbuf)),
+                     REGISTRY_INVALID_RESPONSE);
+    assert_int_equal(collected.size, 0);
+    image_source_free(source);
+
+    snprintf(name, sizeof(name), "%s/fifo/index.json", temp_dir);
+    assert_int_equal(unlink(name), 0);
+    assert_int_equal(mkfifo(name, 0644), 0);
+    assert_null(open_layout("fifo", NULL, errbuf, sizeof(errbuf)));
+    assert_non_null(strstr(errbuf, "index.json"));
+    alarm(0);
+}
+
+/* One big index blob listed many times must not be read each time. */
+static void test_oci_layout_bounds_nested_index_reads(void **state)
+{
+    size_t blob_size = MANIFEST_SIZE_MAX - 1, used;
+    char digest[IMAGE_REF_DIGEST_MAX + 1], errbuf[512] = "", name[256];
+    char *blob = malloc(blob_size + 1), *index = malloc(65536);
+
+    (void)state;
+    assert_non_null(blob);
+    assert_non_null(index);
+    make_layout_dirs("fan-out");
+    used = (size_t)snprintf(blob, blob_size + 1, "{\"manifests\":[]}");
+    memset(blob + used, ' ', blob_size - used);
+    blob[blob_size] = '\0';
+    write_blob("fan-out", blob, digest);
+
+    used = (size_t)snprintf(index, 65536, "{\"manifests\":[");
+    for (int i = 0; i < 40; i++)
+        used += (size_t)snprintf(index + used, 65536 - used,
+                                 "%s{\"mediaType\":\"%s\",\"digest\":\"%s\"}",
+                                 i ? "," : "", MEDIA_TYPE_OCI_INDEX, digest);
+    snprintf(index + used, 65536 - used, "]}");
+    snprintf(name, sizeof(name), "fan-out/index.json");
+    write_file(name, index, strlen(index));
+
+    assert_null(open_layout("fan-out", "v1", errbuf, sizeof(errbuf)));
+    assert_non_null(strstr(errbuf, "nested indexes total over"));
+    free(index);
+    free(blob);
+}
+
 /* The workers' entry point builds registry sources only: an event whose
  * image names a local archive or layout must not make it open either.
  * Every name here is invalid as a registry reference, so no test reaches
@@ -560,9 +677,12 @@ int main(void)
         cmocka_unit_test(test_docker_archive_rejects_names_outside),
         cmocka_unit_test(test_docker_archive_rejects_huge_and_odd_manifests),
         cmocka_unit_test(test_docker_archive_config_changed_after_save),
+        cmocka_unit_test(test_docker_archive_rejects_duplicate_members),
         cmocka_unit_test(test_oci_layout_finds_tag_in_nested_index),
         cmocka_unit_test(test_oci_layout_hostile_blobs),
         cmocka_unit_test(test_oci_layout_hostile_index),
+        cmocka_unit_test(test_oci_layout_fifo_fails_without_blocking),
+        cmocka_unit_test(test_oci_layout_bounds_nested_index_reads),
         cmocka_unit_test(test_worker_scan_never_opens_local_paths),
     };
 

@@ -1032,6 +1032,33 @@ static void path_over_limit_is_ignored(void **state)
     rootfs_free(fs);
 }
 
+/* Runtimes clean an entry's name lexically before extracting it, so a
+ * long component that ".." removes still leads to a short path. */
+static void long_component_removed_by_dotdot_is_kept(void **state)
+{
+    (void)state;
+    struct rootfs *fs = fs_with_limits(set_short_path_limit);
+    char long_dir[80];
+    memset(long_dir, 'x', 70);
+    long_dir[70] = '\0';
+    char cleaned_away[120];
+    snprintf(cleaned_away, sizeof(cleaned_away), "%s/../etc/os-release",
+             long_dir);
+
+    struct tar tar;
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_file(&tar, "etc/os-release", "ID=lower\n");
+    apply_layer(fs, &tar, NULL);
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_file(&tar, cleaned_away, "ID=upper\n");
+    struct layer_walk_stats stats;
+    apply_layer(fs, &tar, &stats);
+
+    assert_int_equal(stats.ignored_entries, 0);
+    assert_file(fs, "etc/os-release", "ID=upper\n");
+    rootfs_free(fs);
+}
+
 static void set_small_layer_limit(struct rootfs_limits *limits)
 {
     limits->max_layer_bytes = 64 * 1024;
@@ -1575,6 +1602,7 @@ int main(void)
         cmocka_unit_test(entry_count_over_limit_is_too_large),
         cmocka_unit_test(symlink_count_over_limit_is_too_large),
         cmocka_unit_test(path_over_limit_is_ignored),
+        cmocka_unit_test(long_component_removed_by_dotdot_is_kept),
         cmocka_unit_test(layer_over_byte_limit_is_too_large),
         cmocka_unit_test_setup_teardown(ggcr_whiteout_image_hides_file,
                                         fs_setup, fs_teardown),

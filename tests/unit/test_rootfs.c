@@ -402,6 +402,33 @@ static void tree_bytes_limit_rejects_deep_paths(void **state)
     rootfs_free(fs);
 }
 
+/* Empty kept files and links cost no bytes, but each folder on the way
+ * to them is a node: unique deep paths must not grow the model freely. */
+static void node_count_over_limit_is_rejected(void **state)
+{
+    (void)state;
+    struct rootfs_limits limits;
+    rootfs_limits_init(&limits);
+    limits.max_nodes = 10;
+    struct rootfs *fs = rootfs_new(&limits);
+    assert_non_null(fs);
+
+    struct rootfs_layer *layer = layer_open(fs);
+    put_symlink(layer, "a/b/c/link", "target");
+    put_file(layer, "a/b/c/status", "");
+    assert_int_equal(rootfs_layer_put_symlink(layer, "1/2/3/4/5/link", "t",
+                                              errbuf, sizeof(errbuf)),
+                     ROOTFS_TOO_LARGE);
+    assert_non_null(strstr(errbuf, "1/2/3/4/5/link"));
+    assert_non_null(strstr(errbuf, "max_nodes"));
+    assert_int_equal(rootfs_layer_put_file(layer, "1/2/3/4/5/status",
+                                           copy_text(""), 0, errbuf,
+                                           sizeof(errbuf)),
+                     ROOTFS_TOO_LARGE);
+    assert_non_null(strstr(errbuf, "max_nodes"));
+    rootfs_free(fs);
+}
+
 static void deep_tree_is_freed_without_recursion(void **state)
 {
     (void)state;
@@ -501,6 +528,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(hard_link_to_symlink_copies_the_link,
                                         fs_setup, fs_teardown),
         cmocka_unit_test(file_limits_name_the_file),
+        cmocka_unit_test(node_count_over_limit_is_rejected),
         cmocka_unit_test(symlink_target_over_limit_is_rejected),
         cmocka_unit_test(tree_bytes_limit_rejects_deep_paths),
         cmocka_unit_test(deep_tree_is_freed_without_recursion),
