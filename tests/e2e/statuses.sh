@@ -99,6 +99,7 @@ scan_to_file() {
     local deadline=$((SECONDS + result_timeout_s)) digest_option=()
 
     [ -z "$digest" ] || digest_option=(--digest "$digest")
+    mark_running "$account" prod "$reference" "$digest" || return 1
     request_id=$("$imgassure" request-scan --account "$account" --env prod \
         --image "$reference" "${digest_option[@]}") || return 1
     echo "request $request_id for $reference"
