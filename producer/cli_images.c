@@ -130,6 +130,11 @@ int cli_images(int argc, char **argv)
     shown = keep_wanted(&list, status != NULL, wanted);
     if (options_get(&values, "json") != NULL)
         exit_code = print_json(account, list.entries, shown);
+    else if (shown == 0)
+        printf("account %s has no seen images%s%s%s%s\n", account,
+               environment ? " in environment " : "",
+               environment ? environment : "", status ? " with status " : "",
+               status ? status : "");
     else
         image_format_table(stdout, list.entries, shown);
 

@@ -370,7 +370,7 @@ static enum imgassure_status select_failed(imgassure_producer_t *producer,
 }
 
 /* Queues one request per image and waits for them all. Returns how many
- * were acknowledged; errbuf holds the first failure. */
+ * were acknowledged, with the first failure in errbuf. */
 static size_t publish_all(imgassure_producer_t *producer, const char *account,
                           const struct image_list *list, int timeout_ms,
                           char *errbuf, size_t errbuf_size)
