@@ -98,15 +98,16 @@ int imgassure_producer_connect_redis(imgassure_producer_t *producer,
  * been seen in the environment and be active there, and the environment
  * must not be a ShiftLeft one; then the request takes one place of the
  * account's IMGASSURE_ON_DEMAND_PER_HOUR. Without a digest, the image is
- * the most recently seen one of that reference. The request carries the
- * environment's recorded kind, digest and platform: an ECS or Fargate
- * image is matched by digest again rather than pulled. environment_kind
+ * the most recently seen one of that reference. The request names the
+ * caller's reference, which a mirror may serve, with the environment's
+ * recorded kind, digest and platform: an ECS or Fargate image is matched
+ * by digest again rather than pulled. environment_kind
  * may be NULL; a kind that differs from the recorded one is invalid.
  *
  * Waits up to timeout_ms for Kafka to acknowledge the request; a request
  * that is not acknowledged gives its quota place back. Returns the status
- * and fills *outcome; errbuf holds a one-line reason for anything but
- * IMGASSURE_ACCEPTED. Refusals use no quota.
+ * and fills *outcome. For anything but IMGASSURE_ACCEPTED, errbuf
+ * contains a one-line reason. Refusals use no quota.
  */
 enum imgassure_status
 imgassure_request_scan(imgassure_producer_t *producer,

@@ -191,30 +191,29 @@ static void describe_inactive(const struct image_entry *entry, char *errbuf,
     }
 }
 
-/* Finds the requested image and applies the refusal rules. */
-static enum imgassure_status check_image(imgassure_producer_t *producer,
-                                         const struct imgassure_image *image,
-                                         struct image_entry *entry,
-                                         struct imgassure_outcome *outcome,
-                                         char *errbuf, size_t errbuf_size)
+/* Finds the requested image and applies the refusal rules; ref receives
+ * the parsed reference. */
+static enum imgassure_status
+check_image(imgassure_producer_t *producer, const struct imgassure_image *image,
+            struct image_ref *ref, struct image_entry *entry,
+            struct imgassure_outcome *outcome, char *errbuf, size_t errbuf_size)
 {
-    struct image_ref ref;
     struct image_query query;
     enum environment_kind kind;
     int found;
 
-    if (producer_validate_image(image, &ref, errbuf, errbuf_size) != 0)
+    if (producer_validate_image(image, ref, errbuf, errbuf_size) != 0)
         return IMGASSURE_INVALID;
     if (image->environment_kind != NULL &&
         producer_parse_kind(image->environment_kind, &kind, errbuf,
                             errbuf_size) != 0)
         return IMGASSURE_INVALID;
 
-    query.registry = ref.registry;
-    query.repository = ref.repository;
-    query.tag = ref.tag[0] != '\0' ? ref.tag : NULL;
+    query.registry = ref->registry;
+    query.repository = ref->repository;
+    query.tag = ref->tag[0] != '\0' ? ref->tag : NULL;
     query.digest = image->digest && *image->digest ? image->digest
-                   : ref.digest[0] != '\0'         ? ref.digest
+                   : ref->digest[0] != '\0'        ? ref->digest
                                                    : NULL;
     found =
         image_list_find(producer->redis, image->account, image->environment_id,
@@ -250,6 +249,33 @@ static enum imgassure_status check_image(imgassure_producer_t *producer,
     return IMGASSURE_ACCEPTED;
 }
 
+/* Makes the request name the caller's reference, which may be a mirror
+ * of the registry the image was seen in. The digest, kind and platform
+ * stay the recorded ones, so that the worker updates the same state. */
+static int use_reference(struct image_entry *entry, const struct image_ref *ref)
+{
+    char *registry = strdup(ref->registry);
+    char *repository = strdup(ref->repository);
+    char *tag = ref->tag[0] != '\0' ? strdup(ref->tag) : NULL;
+
+    if (registry == NULL || repository == NULL ||
+        (ref->tag[0] != '\0' && tag == NULL)) {
+        free(registry);
+        free(repository);
+        free(tag);
+        return -1;
+    }
+    free(entry->registry);
+    free(entry->repository);
+    entry->registry = registry;
+    entry->repository = repository;
+    if (tag != NULL) {
+        free(entry->tag);
+        entry->tag = tag;
+    }
+    return 0;
+}
+
 /* Publishes one checked request and waits for its acknowledgement. */
 static enum imgassure_status publish_one(imgassure_producer_t *producer,
                                          const struct scan_request *request,
@@ -275,16 +301,19 @@ imgassure_request_scan(imgassure_producer_t *producer,
 {
     struct image_entry entry = {0};
     struct scan_request request = {0};
+    struct image_ref ref;
     enum imgassure_status status;
 
     reset_outcome(outcome);
     if (!connected(producer, errbuf, errbuf_size))
         return IMGASSURE_FAILED;
-    status = check_image(producer, image, &entry, outcome, errbuf, errbuf_size);
+    status = check_image(producer, image, &ref, &entry, outcome, errbuf,
+                         errbuf_size);
     if (status != IMGASSURE_ACCEPTED)
         goto out;
 
-    if (fill_request(&request, image->account, &entry,
+    if (use_reference(&entry, &ref) != 0 ||
+        fill_request(&request, image->account, &entry,
                      image->platform && *image->platform ? image->platform
                                                          : NULL,
                      SCAN_REASON_ON_DEMAND) != 0) {
