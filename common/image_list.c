@@ -99,22 +99,60 @@ static void apply_field(struct image_entry *entry, const char *name,
         entry->last_scanned_at_ms = parse_ms(value);
 }
 
-/* Fills an entry from an HGETALL reply. Returns 0, or -1 for an empty or
- * malformed reply: the image was deleted after its member was read. */
+/* The hash fields an entry is read from. HMGET names them, so that the
+ * stored scan result (last_scanned, which lists every package) is not
+ * read for every image. */
+static const char *const entry_fields[] = {
+    "environment_kind",
+    "registry",
+    "repository",
+    "tag",
+    "digest",
+    "platform",
+    "manifest_digest",
+    "status",
+    "vulnerability_level",
+    "risk_score",
+    "last_seen_ms",
+    "last_running_ms",
+    "deleted_at_ms",
+    "last_scanned_at_ms",
+};
+
+#define ENTRY_FIELD_COUNT (sizeof(entry_fields) / sizeof(entry_fields[0]))
+
+/* Formats the HMGET of an image hash's entry fields. Returns 0, or -1 when
+ * out of memory. */
+static int format_entry_command(char **command, const char *key)
+{
+    const char *argv[ENTRY_FIELD_COUNT + 2] = {"HMGET", key};
+
+    for (size_t i = 0; i < ENTRY_FIELD_COUNT; i++)
+        argv[i + 2] = entry_fields[i];
+    return redisFormatCommandArgv(command, (int)(ENTRY_FIELD_COUNT + 2), argv,
+                                  NULL) < 0
+               ? -1
+               : 0;
+}
+
+/* Fills an entry from the HMGET reply. Returns 0, or -1 when no field is
+ * set: the image was deleted after its member was read. */
 static int fill_entry(struct image_entry *entry, const redisReply *reply)
 {
-    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
-        reply->elements == 0)
-        return -1;
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const redisReply *name = reply->element[i];
-        const redisReply *value = reply->element[i + 1];
+    int found = 0;
 
-        if (name->type == REDIS_REPLY_STRING &&
-            value->type == REDIS_REPLY_STRING)
-            apply_field(entry, name->str, value->str);
+    if (reply == NULL || reply->type != REDIS_REPLY_ARRAY ||
+        reply->elements != ENTRY_FIELD_COUNT)
+        return -1;
+    for (size_t i = 0; i < ENTRY_FIELD_COUNT; i++) {
+        const redisReply *value = reply->element[i];
+
+        if (value->type != REDIS_REPLY_STRING)
+            continue;
+        apply_field(entry, entry_fields[i], value->str);
+        found = 1;
     }
-    return 0;
+    return found ? 0 : -1;
 }
 
 /*
@@ -223,6 +261,83 @@ out:
     return status;
 }
 
+/* Returns 1 when a stored ScanResult says it was not matched against a
+ * vulnerability database. */
+static int result_not_matched(const redisReply *reply)
+{
+    struct scan_result result;
+    char ignored[256];
+    int not_matched;
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING)
+        return 0;
+    if (scan_result_decode(reply->str, reply->len, &result, ignored,
+                           sizeof(ignored)) != 0)
+        return 0;
+    not_matched = !result.vulnerabilities_matched;
+    scan_result_clear(&result);
+    return not_matched;
+}
+
+/*
+ * Tells "no vulnerability" from "not matched": both store level NONE and
+ * risk 0, so for those entries the kept scan result (last_scanned) is
+ * read. An entry whose result was not matched loses its level and risk.
+ */
+static int check_matched(redisContext *redis, const char *account,
+                         struct image_entry *entries, size_t count,
+                         char *errbuf, size_t errbuf_size)
+{
+    char **commands = calloc(count + 1, sizeof(*commands));
+    redisReply **replies = calloc(count + 1, sizeof(*replies));
+    size_t *indexes = calloc(count + 1, sizeof(*indexes));
+    size_t checked = 0;
+    char key[KEY_SIZE];
+    int status = -1;
+
+    if (commands == NULL || replies == NULL || indexes == NULL) {
+        snprintf(errbuf, errbuf_size, "out of memory");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        if (!entries[i].has_vulnerabilities ||
+            entries[i].vulnerability_level != SEVERITY_NONE)
+            continue;
+        if (format_key(key, "imgassure:{%s}:image:%s:%s", account,
+                       entries[i].environment_id, entries[i].member) != 0 ||
+            redisFormatCommand(&commands[checked], "HGET %s last_scanned",
+                               key) < 0) {
+            snprintf(errbuf, errbuf_size, "cannot read image %s",
+                     entries[i].member);
+            goto out;
+        }
+        indexes[checked++] = i;
+    }
+    if (run_pipeline(redis, commands, checked, replies, errbuf, errbuf_size) !=
+        0)
+        goto out;
+
+    for (size_t i = 0; i < checked; i++) {
+        struct image_entry *entry = &entries[indexes[i]];
+
+        if (result_not_matched(replies[i])) {
+            entry->has_vulnerabilities = 0;
+            entry->not_matched = 1;
+        }
+    }
+    status = 0;
+
+out:
+    if (commands != NULL && replies != NULL)
+        free_commands(commands, replies, count);
+    else {
+        free(commands);
+        free(replies);
+    }
+    free(indexes);
+    return status;
+}
+
 /* Decides activity with the lifetime rules. */
 static void decide_activity(struct image_entry *entries, size_t count,
                             const struct account_settings *settings,
@@ -284,7 +399,7 @@ static int load_members(redisContext *redis, const char *account,
         if (member->type != REDIS_REPLY_STRING ||
             format_key(key, "imgassure:{%s}:image:%s:%s", account,
                        environment_id, member->str) != 0 ||
-            redisFormatCommand(&commands[i], "HGETALL %s", key) < 0) {
+            format_entry_command(&commands[i], key) != 0) {
             snprintf(errbuf, errbuf_size,
                      "cannot read image %zu of environment %s", i,
                      environment_id);
@@ -295,17 +410,18 @@ static int load_members(redisContext *redis, const char *account,
         goto out;
 
     for (size_t i = 0; i < count; i++) {
-        struct image_entry *entry;
+        struct image_entry *entry = append_entry(list);
 
-        if (replies[i]->type != REDIS_REPLY_ARRAY || replies[i]->elements == 0)
-            continue;
-        entry = append_entry(list);
         if (entry == NULL) {
             snprintf(errbuf, errbuf_size, "out of memory");
             goto out;
         }
         entry->kind = kind;
-        fill_entry(entry, replies[i]);
+        if (fill_entry(entry, replies[i]) != 0) {
+            list->count--;
+            image_entry_clear(entry);
+            continue;
+        }
         entry->environment_id = strdup(environment_id);
         entry->member = strdup(members->element[i]->str);
     }
@@ -399,7 +515,9 @@ static int finish_entries(redisContext *redis, const char *account,
     if (account_settings_load(redis, account, &settings, errbuf, errbuf_size) !=
         0)
         return -1;
-    if (load_running(redis, account, entries, count, errbuf, errbuf_size) != 0)
+    if (load_running(redis, account, entries, count, errbuf, errbuf_size) !=
+            0 ||
+        check_matched(redis, account, entries, count, errbuf, errbuf_size) != 0)
         return -1;
     decide_activity(entries, count, &settings, now_ms);
     return 0;
@@ -480,6 +598,7 @@ static int load_member(redisContext *redis, const char *account,
     redisReply *reply;
     char seen_key[KEY_SIZE];
     char image_key[KEY_SIZE];
+    char *command;
     int found;
 
     if (format_key(seen_key, "imgassure:{%s}:seen:%s", account,
@@ -501,10 +620,17 @@ static int load_member(redisContext *redis, const char *account,
     if (!found)
         return 0;
 
-    reply = redisCommand(redis, "HGETALL %s", image_key);
+    if (format_entry_command(&command, image_key) != 0) {
+        snprintf(errbuf, errbuf_size, "out of memory");
+        return -1;
+    }
+    reply = NULL;
+    if (redisAppendFormattedCommand(redis, command, strlen(command)) ==
+        REDIS_OK)
+        redisGetReply(redis, (void **)&reply);
+    redisFreeCommand(command);
     if (reply == NULL || reply->type != REDIS_REPLY_ARRAY) {
-        describe_failure(redis, reply, "HGETALL", image_key, errbuf,
-                         errbuf_size);
+        describe_failure(redis, reply, "HMGET", image_key, errbuf, errbuf_size);
         freeReplyObject(reply);
         return -1;
     }

@@ -29,6 +29,9 @@ struct image_entry {
     int has_status;        /* 0: no scan result recorded yet */
     enum scan_status status;
     int has_vulnerabilities; /* level and risk score are known */
+    /* The last SCANNED result was not matched against a vulnerability
+     * database, so it has no level or risk score. */
+    int not_matched;
     enum severity vulnerability_level;
     double risk_score;
     int64_t last_seen_ms;

@@ -64,6 +64,9 @@ static void fill_cells(char cells[COLUMN_COUNT][CELL_SIZE],
         snprintf(cells[6], CELL_SIZE, "%s%s",
                  severity_name(entry->vulnerability_level), marker);
         snprintf(cells[7], CELL_SIZE, "%.1f%s", entry->risk_score, marker);
+    } else if (entry->not_matched) {
+        snprintf(cells[6], CELL_SIZE, "not matched");
+        snprintf(cells[7], CELL_SIZE, "-");
     } else {
         snprintf(cells[6], CELL_SIZE, "-");
         snprintf(cells[7], CELL_SIZE, "-");
@@ -133,7 +136,7 @@ json_t *image_format_json(const char *account, const struct image_entry *entry)
     format_time(last_seen, sizeof(last_seen), entry->last_seen_ms);
     return json_pack(
         "{s:s, s:s, s:s, s:s?, s:s?, s:o, s:o, s:o, s:o, s:s, s:o, s:o, s:b, "
-        "s:I, s:s, s:o, s:o, s:b}",
+        "s:o, s:I, s:s, s:o, s:o, s:b}",
         "account", account, "environment_id", entry->environment_id,
         "environment_kind", environment_kind_name(entry->kind), "registry",
         entry->registry, "repository", entry->repository, "tag",
@@ -146,8 +149,12 @@ json_t *image_format_json(const char *account, const struct image_entry *entry)
             : json_null(),
         "risk_score",
         entry->has_vulnerabilities ? json_real(entry->risk_score) : json_null(),
-        "from_earlier_scan", entry->from_earlier_scan, "last_seen_ms",
-        (json_int_t)entry->last_seen_ms, "last_seen", last_seen,
+        "from_earlier_scan", entry->from_earlier_scan,
+        "vulnerabilities_matched",
+        entry->has_vulnerabilities ? json_true()
+        : entry->not_matched       ? json_false()
+                                   : json_null(),
+        "last_seen_ms", (json_int_t)entry->last_seen_ms, "last_seen", last_seen,
         "last_running_ms", optional_time(entry->last_running_ms),
         "last_scanned_at_ms", optional_time(entry->last_scanned_at_ms),
         "active", entry->active);

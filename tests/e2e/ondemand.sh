@@ -280,13 +280,21 @@ test_images_list_filters_and_json() {
         vulnerability_level MEDIUM risk_score 4.2 last_scanned_at_ms "$(now_ms)" || return 1
     seed_image listing staging KUBERNETES "$(sha 33)" team/web SCANNED 7200 \
         vulnerability_level LOW risk_score 1.0 || return 1
+    # A SCANNED result without a database: level NONE and risk 0 stored.
+    seed_image listing prod KUBERNETES "$(sha 35)" team/bare SCANNED 30 \
+        vulnerability_level NONE risk_score 0.0 || return 1
+    [ -s "$state_dir/unmatched-result.bin" ] || fail "no worker result was kept" || return 1
+    redis -x HSET "imgassure:{listing}:image:prod:$(sha 35)" last_scanned \
+        <"$state_dir/unmatched-result.bin" >/dev/null || return 1
     # State without a seen member: never listed.
     redis HSET "imgassure:{listing}:image:prod:$(sha 34)" repository team/ghost \
         status SCANNED >/dev/null
 
     "$imgassure" images --account listing | tee "$state_dir/table.txt"
-    [ "$(wc -l <"$state_dir/table.txt")" -eq 5 ] ||
-        fail "expected a header, 3 rows and a note" || return 1
+    [ "$(wc -l <"$state_dir/table.txt")" -eq 6 ] ||
+        fail "expected a header, 4 rows and a note" || return 1
+    grep "team/bare" "$state_dir/table.txt" | grep -q "not matched" ||
+        fail "an unmatched scan is shown with a level" || return 1
     grep -q "MEDIUM\* *4.2\*" "$state_dir/table.txt" ||
         fail "the failed rescan's kept level is not marked" || return 1
     ! grep -q ghost "$state_dir/table.txt" || fail "an image never seen is listed" ||
@@ -344,20 +352,36 @@ stop_worker() {
     worker_pid=""
 }
 
-# Runs first, while scan.requests is empty, and needs a worker that
-# records seen sets (imgassure:{A}:seen:ENV). The worker stops at the end
-# so that it scans none of the later tests' requests.
-test_worker_seen_image_is_listed_and_requestable() {
-    local digest output deadline
-    digest=$(sha 41)
+# Starts a worker while scan.requests is still empty and publishes one
+# sighting to it. The registry port is closed: the scan fails, the
+# sighting stays.
+start_worker_with_sighting() {
     "$build_dir/imgassure-worker" --worker-id ondemand-worker \
         --session-timeout-ms 6000 2>>"$state_dir/worker.log" &
     worker_pid=$!
-
-    # The registry port is closed: the scan fails, the sighting stays.
     "$imgassure" seen --account met --env prod --kind KUBERNETES \
-        --image "$registry/team/app:v1" --digest "$digest" \
-        --workload deployment/app || return 1
+        --image "$registry/team/app:v1" --digest "$(sha 41)" \
+        --workload deployment/app
+}
+
+# Keeps the first result the worker published, a real ScanResult that was
+# not matched against a vulnerability database, for the images test; then
+# stops the worker so that it scans none of the later tests' requests.
+keep_worker_result() {
+    local deadline=$((SECONDS + 120))
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        kcat -b "$IMGASSURE_BROKERS" -C -t imgassure.scan.results -c 1 -e -q \
+            -f '%s' >"$state_dir/unmatched-result.bin" 2>/dev/null
+        [ -s "$state_dir/unmatched-result.bin" ] && break
+        sleep 1
+    done
+    stop_worker
+}
+
+# Needs a worker that records seen sets (imgassure:{A}:seen:ENV).
+test_worker_seen_image_is_listed_and_requestable() {
+    local digest output deadline
+    digest=$(sha 41)
     deadline=$((SECONDS + 120))
     while [ "$SECONDS" -lt "$deadline" ]; do
         output=$("$imgassure" images --account met --json)
@@ -368,8 +392,7 @@ test_worker_seen_image_is_listed_and_requestable() {
     echo "$output" | grep -q '"active":true' || fail "the seen image is not listed as active" ||
         return 1
     "$imgassure" request-scan --account met --env prod \
-        --image "$registry/team/app:v1" --digest "$digest" || return 1
-    stop_worker
+        --image "$registry/team/app:v1" --digest "$digest"
 }
 
 test_redis_stopped_refuses_with_clear_error() {
@@ -405,15 +428,19 @@ dev/stack.sh start "$state_dir" broker redis >"$state_dir/stack.log" 2>&1 || {
 }
 # shellcheck source=/dev/null
 . "$state_dir/env"
+start_worker_with_sighting || {
+    echo "on-demand: 0 passed, 1 failed"
+    exit 1
+}
 
 # TODO(lifecycle merge): drop this check once the worker that records
 # seen sets and the environments hash is on the same branch.
 if grep -q '"environments"' worker/image_state.c; then
     run_test test_worker_seen_image_is_listed_and_requestable
-    stop_worker
 else
     echo "skip test_worker_seen_image_is_listed_and_requestable: the worker does not record seen sets yet"
 fi
+keep_worker_result
 run_test test_quota_accepts_200_of_300_concurrent
 run_test test_request_scan_refusals
 run_test test_retry_failed_schedules_unscanned_active
