@@ -261,7 +261,7 @@ out:
     return status;
 }
 
-/* Returns 1 when a stored ScanResult says it was not matched against a
+/* Returns 1 when a stored ScanResult was not matched against a
  * vulnerability database. */
 static int result_not_matched(const redisReply *reply)
 {
@@ -505,7 +505,8 @@ static redisReply *read_environments(redisContext *redis, const char *account,
     return reply;
 }
 
-/* Adds the facts that need the whole list: running digests, activity. */
+/* Adds the facts that need more reads: running digests, unmatched
+ * results, activity. */
 static int finish_entries(redisContext *redis, const char *account,
                           struct image_entry *entries, size_t count,
                           int64_t now_ms, char *errbuf, size_t errbuf_size)

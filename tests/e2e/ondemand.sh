@@ -232,7 +232,8 @@ assert kinds == ["CONTAINER_REGISTRY", "ECS", "KUBERNETES", "KUBERNETES"], kinds
 assert all(r["reason"] == "ON_DEMAND" for r in requests), requests
 mirrored = [r["image"] for r in requests if r["image"]["repository"] == "mirror/live"]
 assert len(mirrored) == 1, requests
-assert mirrored[0]["tag"] == "v2" and mirrored[0]["digest"] == sys.argv[2], mirrored
+assert mirrored[0]["tag"] == "v2", mirrored
+assert mirrored[0]["digest"] == sys.argv[2], mirrored
 EOF
 }
 
@@ -308,9 +309,13 @@ rows = [json.loads(line) for line in sys.argv[1].splitlines()]
 assert len(rows) == 1, rows
 row = rows[0]
 assert row["digest"] == sys.argv[2], row
-assert row["repository"] == "team/api" and row["environment_id"] == "prod", row
-assert row["status"] == "NETWORK_ERROR" and row["active"] is True, row
-assert row["vulnerability_level"] == "MEDIUM" and row["risk_score"] == 4.2, row
+assert row["repository"] == "team/api", row
+assert row["environment_id"] == "prod", row
+assert row["status"] == "NETWORK_ERROR", row
+assert row["active"] is True, row
+assert row["vulnerability_level"] == "MEDIUM", row
+assert row["risk_score"] == 4.2, row
+assert row["vulnerabilities_matched"] is True, row
 assert row["from_earlier_scan"] is True, row
 EOF
     [ $? -eq 0 ] || return 1
@@ -364,9 +369,9 @@ start_worker_with_sighting() {
         --workload deployment/app
 }
 
-# Keeps the first result the worker published, a real ScanResult that was
-# not matched against a vulnerability database, for the images test; then
-# stops the worker so that it scans none of the later tests' requests.
+# Keeps the first result the worker published for the images test: a real
+# ScanResult, not matched against a vulnerability database. Then stops the
+# worker, so that it scans none of the later tests' requests.
 keep_worker_result() {
     local deadline=$((SECONDS + 120))
     while [ "$SECONDS" -lt "$deadline" ]; do
@@ -433,8 +438,8 @@ start_worker_with_sighting || {
     exit 1
 }
 
-# TODO(lifecycle merge): drop this check once the worker that records
-# seen sets and the environments hash is on the same branch.
+# TODO(seen sets): run this test unconditionally once the worker records
+# seen sets and the environments hash.
 if grep -q '"environments"' worker/image_state.c; then
     run_test test_worker_seen_image_is_listed_and_requestable
 else
