@@ -13,7 +13,7 @@ RUN apt-get update \
         build-essential pkg-config \
         librdkafka-dev libavro-dev libhiredis-dev libarchive-dev \
         libcurl4-openssl-dev libjansson-dev libssl-dev zlib1g-dev \
-        libcmocka-dev \
+        libisal-dev libzstd-dev libcmocka-dev \
     && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /src
@@ -26,7 +26,7 @@ FROM debian:12
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
         librdkafka1 libavro23 libhiredis0.14 libarchive13 libcurl4 \
-        libjansson4 libssl3 ca-certificates \
+        libjansson4 libssl3 libisal2 libzstd1 ca-certificates \
     && rm -rf /var/lib/apt/lists/*
 
 RUN useradd --system --user-group --uid 10001 --home-dir /nonexistent \

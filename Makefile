@@ -2,7 +2,8 @@
 
 CC ?= cc
 BUILD ?= build
-PKGS := rdkafka avro-c hiredis libarchive libcurl jansson libcrypto
+PKGS := rdkafka avro-c hiredis libarchive libcurl jansson libcrypto libisal \
+	libzstd
 
 OPTFLAGS ?= -O2 -g
 SANFLAGS ?=
@@ -121,10 +122,12 @@ test: deps
 test-unit: $(UNIT_TESTS)
 	tests/run-unit.sh $(UNIT_TESTS)
 
-test-e2e: $(PROGRAMS)
+test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state
 	tests/dev/test_stack.sh
 	tests/e2e/run.sh
 	tests/e2e/statuses.sh
+	tests/e2e/scan_cli.sh
+	tests/e2e/lifecycle.sh
 	tests/e2e/ondemand.sh
 
 # Builds apart in build/bench, with the flags of the shipped build, so that

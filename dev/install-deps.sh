@@ -7,6 +7,7 @@ packages="
 build-essential pkg-config clang clang-format
 librdkafka-dev libavro-dev libhiredis-dev libarchive-dev
 libcurl4-openssl-dev libjansson-dev libssl-dev libcmocka-dev zlib1g-dev
+libisal-dev libzstd-dev
 redis-server docker-registry apache2-utils
 mmdebstrap umoci skopeo
 docker-compose curl ca-certificates openssl python3 kcat

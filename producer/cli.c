@@ -12,6 +12,7 @@ static const struct {
     {"seen", cli_seen, "publish an image-seen event"},
     {"request-scan", cli_request_scan, "request a scan of one image"},
     {"results", cli_results, "print scan results (table or JSON lines)"},
+    {"scan", cli_scan, "scan one image here, for CI pipelines"},
     {"retry-failed", cli_retry_failed,
      "request scans of an environment's images that failed"},
     {"images", cli_images, "list the images an account's environments saw"},

@@ -34,6 +34,7 @@
 int cli_seen(int argc, char **argv);
 int cli_request_scan(int argc, char **argv);
 int cli_results(int argc, char **argv);
+int cli_scan(int argc, char **argv);
 int cli_retry_failed(int argc, char **argv);
 int cli_images(int argc, char **argv);
 int cli_settings(int argc, char **argv);

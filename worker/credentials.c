@@ -543,3 +543,47 @@ const struct credential *credentials_find(const struct credentials *credentials,
     free(host);
     return best != NULL ? &best->credential : NULL;
 }
+
+int credentials_choose_file(const char *account_dir, const char *account,
+                            const char *shared_path, char *out, size_t out_size,
+                            char *errbuf, size_t errbuf_size)
+{
+    struct stat info;
+    int length;
+
+    if (account_dir != NULL && account_dir[0] != '\0') {
+        /* The name becomes part of a path, so it must stay one component. */
+        if (account == NULL || account[0] == '\0' ||
+            strchr(account, '/') != NULL) {
+            set_error(errbuf, errbuf_size,
+                      "account \"%.128s\" cannot name a credentials file",
+                      account ? account : "");
+            return -1;
+        }
+        length = snprintf(out, out_size, "%s/%s.json", account_dir, account);
+        if (length < 0 || (size_t)length >= out_size) {
+            set_error(errbuf, errbuf_size,
+                      "credentials path for account %.128s is too long",
+                      account);
+            return -1;
+        }
+        if (stat(out, &info) == 0) {
+            if (S_ISREG(info.st_mode))
+                return 0;
+            set_error(errbuf, errbuf_size, "%s is not a regular file", out);
+            return -1;
+        }
+        if (errno != ENOENT) {
+            set_error(errbuf, errbuf_size, "cannot examine %s: %s", out,
+                      strerror(errno));
+            return -1;
+        }
+    }
+
+    length = snprintf(out, out_size, "%s", shared_path ? shared_path : "");
+    if (length < 0 || (size_t)length >= out_size) {
+        set_error(errbuf, errbuf_size, "credentials path is too long");
+        return -1;
+    }
+    return 0;
+}

@@ -66,6 +66,19 @@ const struct credential *credentials_find(const struct credentials *credentials,
                                           const char *registry,
                                           const char *repository);
 
+/*
+ * Chooses the credentials file for a scan of account. When account_dir is
+ * set and contains ACCOUNT.json, that file is used, and the shared file not at
+ * all, so one account's scans never use another's secrets. Otherwise
+ * shared_path is used; it may be NULL (anonymous pulls), and then out is
+ * "". Writes the path into out. Returns 0, or -1 with the reason in errbuf
+ * when account is not a plain file name, the path does not fit in out, or
+ * ACCOUNT.json exists but cannot be examined or is not a regular file.
+ */
+int credentials_choose_file(const char *account_dir, const char *account,
+                            const char *shared_path, char *out, size_t out_size,
+                            char *errbuf, size_t errbuf_size);
+
 /* Returns how many entries the store holds. */
 size_t credentials_count(const struct credentials *credentials);
 

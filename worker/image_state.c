@@ -8,35 +8,149 @@
 #include <string.h>
 
 #define REDIS_TIMEOUT_MS 5000
+#define KEY_SIZE 1024
+#define MAX_SCRIPT_ARGS 24
 
 struct image_state_store {
     char *url;
     redisContext *redis;
 };
 
-/* Moves last_seen_ms forward only, stores the names from the newest event
- * and returns the current status (nil when there is none). One script so
- * that concurrent workers never move the time backwards. */
+/*
+ * KEYS: image hash, seen zset, environments hash, accounts set, running
+ * zset. ARGV: seen_at, kind, registry, repository, tag, activity, digest,
+ * platform, environment, account, member, now, rescan interval, event id,
+ * request id. Returns {decision, request id}.
+ *
+ * The running time and set take the newest sighting whatever the order
+ * of arrival, but the rest of the hash moves only with a newer event. The
+ * script stores its scan decision in the hash (claim_event). A redelivered
+ * event then gets the same decision again, and any other event reads the
+ * status that the claim wrote.
+ */
 static const char record_seen_script[] =
-    "local previous = tonumber(redis.call('HGET', KEYS[1], 'last_seen_ms')"
+    "local key = KEYS[1]\n"
+    "local seen_at = tonumber(ARGV[1])\n"
+    "local now = tonumber(ARGV[12])\n"
+    "redis.call('SADD', KEYS[4], ARGV[10])\n"
+    "redis.call('HSET', KEYS[3], ARGV[9], ARGV[2])\n"
+    "if ARGV[6] == 'RUNNING' and (ARGV[2] == 'KUBERNETES' or"
+    " ARGV[2] == 'ECS' or ARGV[2] == 'FARGATE') then\n"
+    "  local running = tonumber(redis.call('HGET', key, 'last_running_ms')"
     " or '0')\n"
-    "if tonumber(ARGV[1]) > previous then\n"
-    "  redis.call('HSET', KEYS[1], 'last_seen_ms', ARGV[1],"
+    "  if seen_at > running then\n"
+    "    redis.call('HSET', key, 'last_running_ms', ARGV[1])\n"
+    "  end\n"
+    "  local digests = {ARGV[7],"
+    " redis.call('HGET', key, 'manifest_digest') or ''}\n"
+    "  for _, digest in ipairs(digests) do\n"
+    "    if digest ~= '' and seen_at > tonumber(redis.call('ZSCORE',"
+    " KEYS[5], digest) or '0') then\n"
+    "      redis.call('ZADD', KEYS[5], ARGV[1], digest)\n"
+    "    end\n"
+    "  end\n"
+    "end\n"
+    "local previous = tonumber(redis.call('HGET', key, 'last_seen_ms')"
+    " or '0')\n"
+    "if seen_at > previous then\n"
+    "  redis.call('HSET', key, 'last_seen_ms', ARGV[1],"
     " 'environment_kind', ARGV[2], 'registry', ARGV[3],"
-    " 'repository', ARGV[4], 'tag', ARGV[5], 'activity', ARGV[6])\n"
+    " 'repository', ARGV[4], 'tag', ARGV[5], 'activity', ARGV[6],"
+    " 'digest', ARGV[7], 'platform', ARGV[8])\n"
+    "  redis.call('ZADD', KEYS[2], ARGV[1], ARGV[11])\n"
+    "  if ARGV[6] ~= 'DELETED' then\n"
+    "    redis.call('HDEL', key, 'deleted_at_ms')\n"
+    "  elseif redis.call('HEXISTS', key, 'deleted_at_ms') == 0 then\n"
+    "    redis.call('HSET', key, 'deleted_at_ms', ARGV[1])\n"
+    "  end\n"
     "end\n"
-    "return redis.call('HGET', KEYS[1], 'status')\n";
+    "if redis.call('HGET', key, 'claim_event') == ARGV[14] then\n"
+    "  return {redis.call('HGET', key, 'claim_decision'),"
+    " redis.call('HGET', key, 'claim_request_id')}\n"
+    "end\n"
+    "if ARGV[6] == 'DELETED' then return {'NONE', ''} end\n"
+    "local status = redis.call('HGET', key, 'status')\n"
+    "local decision = 'NEW_IMAGE'\n"
+    "if status then\n"
+    "  local interval = tonumber(ARGV[13])\n"
+    "  local scanned = tonumber(redis.call('HGET', key, 'result_at_ms')"
+    " or '0')\n"
+    "  local requested = tonumber(redis.call('HGET', key,"
+    " 'scan_requested_at_ms') or '0')\n"
+    "  if interval <= 0 or status == 'PENDING_SCAN' or"
+    " now - scanned < interval or now - requested < interval then\n"
+    "    return {'NONE', ''}\n"
+    "  end\n"
+    "  decision = 'RESCAN'\n"
+    "else\n"
+    "  redis.call('HSET', key, 'status', 'PENDING_SCAN', 'request_id',"
+    " ARGV[15], 'status_detail', 'first seen: scan requested, no action"
+    " needed', 'result_at_ms', ARGV[12])\n"
+    "end\n"
+    "redis.call('HSET', key, 'scan_requested_at_ms', ARGV[12],"
+    " 'claim_event', ARGV[14], 'claim_decision', decision,"
+    " 'claim_request_id', ARGV[15])\n"
+    "return {decision, ARGV[15]}\n";
 
-/* A PENDING_SCAN result never replaces a status that a scan wrote: the
- * scan may finish on another worker before the pending result is stored. */
+/*
+ * KEYS: image hash, running zset, then a (scan string, waiting zset) pair
+ * per digest to share under. ARGV: status, detail, request id, manifest
+ * digest, finished at, level, risk, encoded result, scanned_from.
+ * Returns the waiting requests released by sharing.
+ *
+ * A PENDING_SCAN result never replaces a status that a scan wrote: the
+ * scan may finish on another worker before the pending result is stored.
+ */
 static const char record_result_script[] =
-    "if ARGV[1] == 'PENDING_SCAN' and"
-    " redis.call('HEXISTS', KEYS[1], 'status') == 1 then\n"
-    "  return 0\n"
+    "local key = KEYS[1]\n"
+    "local status = redis.call('HGET', key, 'status')\n"
+    "if ARGV[1] == 'PENDING_SCAN' and status and status ~= 'PENDING_SCAN'"
+    " then\n"
+    "  return {}\n"
     "end\n"
-    "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'status_detail', ARGV[2],"
+    "redis.call('HSET', key, 'status', ARGV[1], 'status_detail', ARGV[2],"
     " 'request_id', ARGV[3], 'manifest_digest', ARGV[4],"
     " 'result_at_ms', ARGV[5])\n"
+    "if ARGV[1] ~= 'SCANNED' then return {} end\n"
+    "redis.call('HSET', key, 'vulnerability_level', ARGV[6],"
+    " 'risk_score', ARGV[7], 'last_scanned_at_ms', ARGV[5],"
+    " 'last_scanned', ARGV[8], 'scanned_from', ARGV[9])\n"
+    "local running = redis.call('HGET', key, 'last_running_ms')\n"
+    "if running and ARGV[4] ~= '' and tonumber(running) >"
+    " tonumber(redis.call('ZSCORE', KEYS[2], ARGV[4]) or '0') then\n"
+    "  redis.call('ZADD', KEYS[2], running, ARGV[4])\n"
+    "end\n"
+    "local waiting = {}\n"
+    "for i = 3, #KEYS, 2 do\n"
+    "  redis.call('SET', KEYS[i], ARGV[8])\n"
+    "  for _, request in ipairs(redis.call('ZRANGE', KEYS[i + 1], 0, -1))"
+    " do\n"
+    "    table.insert(waiting, request)\n"
+    "  end\n"
+    "end\n"
+    "return waiting\n";
+
+/* KEYS: scan string, waiting zset. ARGV: encoded request, now. One script
+ * so that no scan can be shared between the look-up and the wait. */
+static const char find_shared_script[] =
+    "local shared = redis.call('GET', KEYS[1])\n"
+    "if shared then\n"
+    "  redis.call('ZREM', KEYS[2], ARGV[1])\n"
+    "  return shared\n"
+    "end\n"
+    "redis.call('ZADD', KEYS[2], ARGV[2], ARGV[1])\n"
+    "return false\n";
+
+/* KEYS: image hash, seen zset. ARGV: last seen, last running, deleted at,
+ * result at (as read; "" when absent), member. */
+static const char delete_unchanged_script[] =
+    "local facts = redis.call('HMGET', KEYS[1], 'last_seen_ms',"
+    " 'last_running_ms', 'deleted_at_ms', 'result_at_ms')\n"
+    "for i = 1, 4 do\n"
+    "  if (facts[i] or '') ~= ARGV[i] then return 0 end\n"
+    "end\n"
+    "redis.call('DEL', KEYS[1])\n"
+    "redis.call('ZREM', KEYS[2], ARGV[5])\n"
     "return 1\n";
 
 struct image_state_store *image_state_connect(const char *redis_url,
@@ -67,25 +181,39 @@ void image_state_free(struct image_state_store *store)
     free(store);
 }
 
-int image_state_key(const struct image_location *image, char *out,
-                    size_t out_size)
+int image_state_is_unpulled(enum environment_kind kind)
 {
-    int written;
+    return kind == ENVIRONMENT_ECS || kind == ENVIRONMENT_FARGATE;
+}
 
-    if (image->digest != NULL)
-        written =
-            snprintf(out, out_size, "imgassure:{%s}:image:%s:%s",
-                     image->account, image->environment_id, image->digest);
-    else
-        written =
-            snprintf(out, out_size, "imgassure:{%s}:image:%s:%s/%s:%s",
-                     image->account, image->environment_id, image->registry,
-                     image->repository, image->tag ? image->tag : "latest");
+static int fits(int written, size_t out_size)
+{
     return written < 0 || (size_t)written >= out_size ? -1 : 0;
 }
 
-/* Returns a live connection, reconnecting after an earlier failure. */
-static redisContext *connection(struct image_state_store *store, char *errbuf,
+int image_state_member(const struct image_location *image, char *out,
+                       size_t out_size)
+{
+    if (image->digest != NULL)
+        return fits(snprintf(out, out_size, "%s", image->digest), out_size);
+    return fits(snprintf(out, out_size, "%s/%s:%s", image->registry,
+                         image->repository, image->tag ? image->tag : "latest"),
+                out_size);
+}
+
+int image_state_key(const struct image_location *image, char *out,
+                    size_t out_size)
+{
+    char member[KEY_SIZE];
+
+    if (image_state_member(image, member, sizeof(member)) != 0)
+        return -1;
+    return fits(snprintf(out, out_size, "imgassure:{%s}:image:%s:%s",
+                         image->account, image->environment_id, member),
+                out_size);
+}
+
+redisContext *image_state_redis(struct image_state_store *store, char *errbuf,
                                 size_t errbuf_size)
 {
     if (store->redis != NULL && store->redis->err == 0)
@@ -96,79 +224,424 @@ static redisContext *connection(struct image_state_store *store, char *errbuf,
     return store->redis;
 }
 
-/* Checks a reply; on failure writes the reason and frees the reply. */
-static int reply_failed(redisContext *redis, redisReply *reply,
-                        const char *what, char *errbuf, size_t errbuf_size)
+/* Arguments of one EVAL, each with its length so binary values pass. */
+struct script_call {
+    const char *argv[MAX_SCRIPT_ARGS];
+    size_t lengths[MAX_SCRIPT_ARGS];
+    int argc;
+    char numkeys[16];
+};
+
+static void call_begin(struct script_call *call, const char *script)
 {
+    call->argc = 0;
+    call->argv[call->argc] = "EVAL";
+    call->lengths[call->argc++] = 4;
+    call->argv[call->argc] = script;
+    call->lengths[call->argc++] = strlen(script);
+    call->argv[call->argc] = call->numkeys;
+    call->lengths[call->argc++] = 0;
+}
+
+static void call_add(struct script_call *call, const void *value, size_t size)
+{
+    call->argv[call->argc] = value;
+    call->lengths[call->argc++] = size;
+}
+
+static void call_text(struct script_call *call, const char *text)
+{
+    call_add(call, text != NULL ? text : "", text != NULL ? strlen(text) : 0);
+}
+
+/* Runs the call with its first numkeys arguments as keys. Returns the
+ * reply, or NULL with the reason in errbuf. */
+static redisReply *call_run(struct image_state_store *store,
+                            struct script_call *call, int numkeys,
+                            const char *what, char *errbuf, size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    redisReply *reply;
+
+    if (redis == NULL)
+        return NULL;
+    snprintf(call->numkeys, sizeof(call->numkeys), "%d", numkeys);
+    call->lengths[2] = strlen(call->numkeys);
+    reply = redisCommandArgv(redis, call->argc, call->argv, call->lengths);
     if (reply == NULL) {
         snprintf(errbuf, errbuf_size, "redis %s failed: %s", what,
                  redis->errstr);
-        return 1;
+        return NULL;
     }
     if (reply->type == REDIS_REPLY_ERROR) {
         snprintf(errbuf, errbuf_size, "redis %s failed: %s", what, reply->str);
         freeReplyObject(reply);
-        return 1;
+        return NULL;
     }
-    return 0;
+    return reply;
+}
+
+static int account_key(char *out, size_t out_size, const char *account,
+                       const char *kind, const char *name)
+{
+    if (name == NULL)
+        return fits(snprintf(out, out_size, "imgassure:{%s}:%s", account, kind),
+                    out_size);
+    return fits(
+        snprintf(out, out_size, "imgassure:{%s}:%s:%s", account, kind, name),
+        out_size);
+}
+
+static enum seen_decision parse_decision(const redisReply *reply)
+{
+    if (reply->type != REDIS_REPLY_STRING)
+        return SEEN_NO_SCAN;
+    if (strcmp(reply->str, "NEW_IMAGE") == 0)
+        return SEEN_NEW_IMAGE;
+    if (strcmp(reply->str, "RESCAN") == 0)
+        return SEEN_RESCAN;
+    return SEEN_NO_SCAN;
 }
 
 int image_state_record_seen(struct image_state_store *store,
-                            const struct image_seen *event, int *needs_scan,
-                            char *errbuf, size_t errbuf_size)
+                            const struct image_seen *event, int64_t now_ms,
+                            int64_t rescan_interval_ms, const char *request_id,
+                            struct seen_outcome *outcome, char *errbuf,
+                            size_t errbuf_size)
 {
     const struct image_location *image = &event->image;
-    redisContext *redis = connection(store, errbuf, errbuf_size);
+    char key[KEY_SIZE], seen[KEY_SIZE], environments[KEY_SIZE],
+        running[KEY_SIZE], member[KEY_SIZE];
+    char seen_at[24], now[24], interval[24];
+    struct script_call call;
     redisReply *reply;
-    char key[1024];
-    char seen_at[32];
 
-    if (redis == NULL)
-        return -1;
-    if (image_state_key(image, key, sizeof(key)) != 0) {
+    memset(outcome, 0, sizeof(*outcome));
+    if (image_state_key(image, key, sizeof(key)) != 0 ||
+        image_state_member(image, member, sizeof(member)) != 0 ||
+        account_key(seen, sizeof(seen), image->account, "seen",
+                    image->environment_id) != 0 ||
+        account_key(environments, sizeof(environments), image->account,
+                    "environments", NULL) != 0 ||
+        account_key(running, sizeof(running), image->account, "running",
+                    NULL) != 0) {
         snprintf(errbuf, errbuf_size, "image state key too long");
         return -1;
     }
     snprintf(seen_at, sizeof(seen_at), "%" PRId64, event->seen_at_ms);
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+    snprintf(interval, sizeof(interval), "%" PRId64, rescan_interval_ms);
 
-    reply = redisCommand(
-        redis, "EVAL %s 1 %s %s %s %s %s %s %s", record_seen_script, key,
-        seen_at, environment_kind_name(image->environment_kind),
-        image->registry, image->repository, image->tag ? image->tag : "",
-        image_activity_name(event->activity));
-    if (reply_failed(redis, reply, "record seen", errbuf, errbuf_size))
+    call_begin(&call, record_seen_script);
+    call_text(&call, key);
+    call_text(&call, seen);
+    call_text(&call, environments);
+    call_text(&call, IMAGE_STATE_ACCOUNTS_KEY);
+    call_text(&call, running);
+    call_text(&call, seen_at);
+    call_text(&call, environment_kind_name(image->environment_kind));
+    call_text(&call, image->registry);
+    call_text(&call, image->repository);
+    call_text(&call, image->tag);
+    call_text(&call, image_activity_name(event->activity));
+    call_text(&call, image->digest);
+    call_text(&call, image->platform);
+    call_text(&call, image->environment_id);
+    call_text(&call, image->account);
+    call_text(&call, member);
+    call_text(&call, now);
+    call_text(&call, interval);
+    call_text(&call, event->event_id);
+    call_text(&call, request_id);
+
+    reply = call_run(store, &call, 5, "record seen", errbuf, errbuf_size);
+    if (reply == NULL)
         return -1;
-    *needs_scan = reply->type == REDIS_REPLY_NIL;
+    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
+        outcome->decision = parse_decision(reply->element[0]);
+        if (reply->element[1]->type == REDIS_REPLY_STRING)
+            snprintf(outcome->request_id, sizeof(outcome->request_id), "%s",
+                     reply->element[1]->str);
+    }
     freeReplyObject(reply);
     return 0;
 }
 
+void waiting_requests_clear(struct waiting_requests *waiting)
+{
+    for (size_t i = 0; i < waiting->count; i++)
+        free(waiting->values[i]);
+    free(waiting->values);
+    free(waiting->sizes);
+    memset(waiting, 0, sizeof(*waiting));
+}
+
+/* Copies the released requests out of the script's reply. */
+static int take_waiting(const redisReply *reply,
+                        struct waiting_requests *waiting)
+{
+    size_t count = reply->type == REDIS_REPLY_ARRAY ? reply->elements : 0;
+
+    if (count == 0)
+        return 0;
+    waiting->values = calloc(count, sizeof(*waiting->values));
+    waiting->sizes = calloc(count, sizeof(*waiting->sizes));
+    if (waiting->values == NULL || waiting->sizes == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        const redisReply *value = reply->element[i];
+
+        if (value->type != REDIS_REPLY_STRING)
+            continue;
+        waiting->values[waiting->count] = malloc(value->len + 1);
+        if (waiting->values[waiting->count] == NULL)
+            return -1;
+        memcpy(waiting->values[waiting->count], value->str, value->len);
+        waiting->sizes[waiting->count++] = value->len;
+    }
+    return 0;
+}
+
+/* Adds the scan and waiting keys of each distinct digest to share under. */
+static int add_share_keys(struct script_call *call, char keys[4][KEY_SIZE],
+                          const struct scan_result *result)
+{
+    const char *digests[2] = {result->image.digest, result->manifest_digest};
+    int added = 0;
+
+    for (int i = 0; i < 2; i++) {
+        if (digests[i] == NULL || digests[i][0] == '\0' ||
+            (i == 1 && digests[0] != NULL &&
+             strcmp(digests[0], digests[1]) == 0))
+            continue;
+        if (account_key(keys[added], KEY_SIZE, result->image.account, "scan",
+                        digests[i]) != 0 ||
+            account_key(keys[added + 1], KEY_SIZE, result->image.account,
+                        "waiting", digests[i]) != 0)
+            return -1;
+        call_text(call, keys[added]);
+        call_text(call, keys[added + 1]);
+        added += 2;
+    }
+    return added;
+}
+
 int image_state_record_result(struct image_state_store *store,
-                              const struct scan_result *result, char *errbuf,
+                              const struct scan_result *result,
+                              const char *scanned_from,
+                              struct waiting_requests *waiting, char *errbuf,
                               size_t errbuf_size)
 {
-    redisContext *redis = connection(store, errbuf, errbuf_size);
+    char key[KEY_SIZE], running[KEY_SIZE], share_keys[4][KEY_SIZE];
+    char finished_at[24], risk[16];
+    unsigned char *encoded = NULL;
+    size_t encoded_size = 0;
+    struct script_call call;
     redisReply *reply;
-    char key[1024];
-    char finished_at[32];
+    int share_count = 0, status = 0;
 
-    if (redis == NULL)
-        return -1;
-    if (image_state_key(&result->image, key, sizeof(key)) != 0) {
+    if (image_state_key(&result->image, key, sizeof(key)) != 0 ||
+        account_key(running, sizeof(running), result->image.account, "running",
+                    NULL) != 0) {
         snprintf(errbuf, errbuf_size, "image state key too long");
         return -1;
     }
+    if (result->status == SCAN_STATUS_SCANNED &&
+        scan_result_encode(result, &encoded, &encoded_size, errbuf,
+                           errbuf_size) != 0)
+        return -1;
     snprintf(finished_at, sizeof(finished_at), "%" PRId64,
              result->finished_at_ms);
+    snprintf(risk, sizeof(risk), "%.1f", result->risk_score);
 
-    reply = redisCommand(
-        redis, "EVAL %s 1 %s %s %s %s %s %s", record_result_script, key,
-        scan_status_name(result->status),
-        result->status_detail ? result->status_detail : "",
-        result->request_id ? result->request_id : "",
-        result->manifest_digest ? result->manifest_digest : "", finished_at);
-    if (reply_failed(redis, reply, "record result", errbuf, errbuf_size))
+    call_begin(&call, record_result_script);
+    call_text(&call, key);
+    call_text(&call, running);
+    /* Only a pull is shared: sharing a taken scan again would make an old
+     * scan look fresh to the next new image. */
+    if (waiting != NULL && result->status == SCAN_STATUS_SCANNED &&
+        (scanned_from == NULL || scanned_from[0] == '\0') &&
+        !image_state_is_unpulled(result->image.environment_kind))
+        share_count = add_share_keys(&call, share_keys, result);
+    if (share_count < 0) {
+        free(encoded);
+        snprintf(errbuf, errbuf_size, "scan key too long");
         return -1;
+    }
+    call_text(&call, scan_status_name(result->status));
+    call_text(&call, result->status_detail);
+    call_text(&call, result->request_id);
+    call_text(&call, result->manifest_digest);
+    call_text(&call, finished_at);
+    call_text(&call, severity_name(result->vulnerability_level));
+    call_text(&call, risk);
+    call_add(&call, encoded != NULL ? (const char *)encoded : "", encoded_size);
+    call_text(&call, scanned_from);
+
+    reply = call_run(store, &call, 2 + share_count, "record result", errbuf,
+                     errbuf_size);
+    free(encoded);
+    if (reply == NULL)
+        return -1;
+    if (waiting != NULL && take_waiting(reply, waiting) != 0) {
+        waiting_requests_clear(waiting);
+        snprintf(errbuf, errbuf_size, "out of memory reading waiting requests");
+        status = -1;
+    }
     freeReplyObject(reply);
+    return status;
+}
+
+int image_state_release_waiting(struct image_state_store *store,
+                                const char *account, const char *digest,
+                                const char *manifest_digest,
+                                const struct waiting_requests *waiting,
+                                char *errbuf, size_t errbuf_size)
+{
+    const char *digests[2] = {digest, manifest_digest};
+
+    for (int i = 0; i < 2; i++) {
+        redisContext *redis;
+        char key[KEY_SIZE];
+
+        if (digests[i] == NULL ||
+            account_key(key, sizeof(key), account, "waiting", digests[i]) != 0)
+            continue;
+        for (size_t j = 0; j < waiting->count; j++) {
+            redisReply *reply;
+
+            redis = image_state_redis(store, errbuf, errbuf_size);
+            if (redis == NULL)
+                return -1;
+            reply = redisCommand(redis, "ZREM %s %b", key, waiting->values[j],
+                                 waiting->sizes[j]);
+            if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+                snprintf(errbuf, errbuf_size, "redis ZREM %s failed: %s", key,
+                         reply == NULL ? redis->errstr : reply->str);
+                freeReplyObject(reply);
+                return -1;
+            }
+            freeReplyObject(reply);
+        }
+    }
     return 0;
+}
+
+int image_state_find_shared(struct image_state_store *store,
+                            const char *account, const char *digest,
+                            const unsigned char *request, size_t request_size,
+                            int64_t now_ms, unsigned char **shared,
+                            size_t *shared_size, char *errbuf,
+                            size_t errbuf_size)
+{
+    char scan_key[KEY_SIZE], waiting_key[KEY_SIZE], now[24];
+    struct script_call call;
+    redisReply *reply;
+    int found = 0;
+
+    *shared = NULL;
+    *shared_size = 0;
+    if (account_key(scan_key, sizeof(scan_key), account, "scan", digest) != 0 ||
+        account_key(waiting_key, sizeof(waiting_key), account, "waiting",
+                    digest) != 0) {
+        snprintf(errbuf, errbuf_size, "scan key too long");
+        return -1;
+    }
+    snprintf(now, sizeof(now), "%" PRId64, now_ms);
+
+    call_begin(&call, find_shared_script);
+    call_text(&call, scan_key);
+    call_text(&call, waiting_key);
+    call_add(&call, request, request_size);
+    call_text(&call, now);
+    reply = call_run(store, &call, 2, "find shared scan", errbuf, errbuf_size);
+    if (reply == NULL)
+        return -1;
+    if (reply->type == REDIS_REPLY_STRING) {
+        *shared = malloc(reply->len + 1);
+        if (*shared == NULL) {
+            snprintf(errbuf, errbuf_size, "out of memory");
+            found = -1;
+        } else {
+            memcpy(*shared, reply->str, reply->len);
+            *shared_size = reply->len;
+            found = 1;
+        }
+    }
+    freeReplyObject(reply);
+    return found;
+}
+
+int image_state_get_shared(struct image_state_store *store, const char *account,
+                           const char *digest, unsigned char **shared,
+                           size_t *shared_size, char *errbuf,
+                           size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    redisReply *reply;
+    char key[KEY_SIZE];
+    int found = 0;
+
+    *shared = NULL;
+    *shared_size = 0;
+    if (redis == NULL)
+        return -1;
+    if (account_key(key, sizeof(key), account, "scan", digest) != 0) {
+        snprintf(errbuf, errbuf_size, "scan key too long");
+        return -1;
+    }
+    reply = redisCommand(redis, "GET %s", key);
+    if (reply == NULL || reply->type == REDIS_REPLY_ERROR) {
+        snprintf(errbuf, errbuf_size, "redis GET %s failed: %s", key,
+                 reply == NULL ? redis->errstr : reply->str);
+        freeReplyObject(reply);
+        return -1;
+    }
+    if (reply->type == REDIS_REPLY_STRING) {
+        *shared = malloc(reply->len + 1);
+        if (*shared == NULL) {
+            snprintf(errbuf, errbuf_size, "out of memory");
+            found = -1;
+        } else {
+            memcpy(*shared, reply->str, reply->len);
+            *shared_size = reply->len;
+            found = 1;
+        }
+    }
+    freeReplyObject(reply);
+    return found;
+}
+
+int image_state_delete_unchanged(struct image_state_store *store,
+                                 const char *account, const char *environment,
+                                 const char *member,
+                                 const struct image_snapshot *snapshot,
+                                 char *errbuf, size_t errbuf_size)
+{
+    char key[KEY_SIZE], seen[KEY_SIZE];
+    struct script_call call;
+    redisReply *reply;
+    int deleted;
+
+    if (fits(snprintf(key, sizeof(key), "imgassure:{%s}:image:%s:%s", account,
+                      environment, member),
+             sizeof(key)) != 0 ||
+        account_key(seen, sizeof(seen), account, "seen", environment) != 0) {
+        snprintf(errbuf, errbuf_size, "image state key too long");
+        return -1;
+    }
+    call_begin(&call, delete_unchanged_script);
+    call_text(&call, key);
+    call_text(&call, seen);
+    call_text(&call, snapshot->last_seen_ms);
+    call_text(&call, snapshot->last_running_ms);
+    call_text(&call, snapshot->deleted_at_ms);
+    call_text(&call, snapshot->result_at_ms);
+    call_text(&call, member);
+    reply = call_run(store, &call, 2, "delete image", errbuf, errbuf_size);
+    if (reply == NULL)
+        return -1;
+    deleted = reply->type == REDIS_REPLY_INTEGER && reply->integer == 1;
+    freeReplyObject(reply);
+    return deleted;
 }

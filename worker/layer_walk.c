@@ -15,10 +15,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "layer_stream.h"
 #include "rootfs.h"
-
-/* libarchive's read size; large blocks keep pipe reads few. */
-#define READ_BLOCK_BYTES (256 * 1024)
 
 #define WHITEOUT_PREFIX ".wh."
 #define OPAQUE_MARKER ".wh..wh..opq"
@@ -27,6 +25,7 @@
 
 struct walk {
     struct archive *archive;
+    struct layer_stream *stream;
     struct rootfs_layer *layer;
     const struct rootfs_limits *limits;
     struct layer_walk_stats *stats;
@@ -150,6 +149,21 @@ static const char *entry_hardlink(struct archive_entry *entry)
     return target;
 }
 
+/* Makes a change at walk->path through rootfs_layer_apply(), so that a
+ * recorder set on the model sees it. */
+static enum layer_walk_result
+apply(struct walk *walk, enum rootfs_change_kind kind, const char *target)
+{
+    struct rootfs_change change = {
+        .kind = kind,
+        .path = walk->path,
+        .target = target,
+    };
+
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
+}
+
 /* base points at the last component of walk->path. */
 static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 {
@@ -159,8 +173,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
             base[0] = '\0';
         else
             base[-1] = '\0';
-        return from_rootfs(rootfs_layer_opaque(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OPAQUE, NULL);
     }
     if (strncmp(base, AUFS_PREFIX, strlen(AUFS_PREFIX)) == 0)
         return LAYER_WALK_OK;
@@ -173,8 +186,7 @@ static enum layer_walk_result walk_whiteout(struct walk *walk, char *base)
 
     walk->stats->whiteouts++;
     memmove(base, name, strlen(name) + 1);
-    return from_rootfs(rootfs_layer_whiteout(walk->layer, walk->path,
-                                             walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_WHITEOUT, NULL);
 }
 
 static enum layer_walk_result walk_symlink(struct walk *walk,
@@ -186,13 +198,11 @@ static enum layer_walk_result walk_symlink(struct walk *walk,
     if (!target || target[0] == '\0' ||
         strlen(target) > walk->limits->max_path_bytes) {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
     walk->stats->symlinks++;
-    return from_rootfs(rootfs_layer_put_symlink(
-        walk->layer, walk->path, target, walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_SYMLINK, target);
 }
 
 static enum layer_walk_result walk_hardlink(struct walk *walk,
@@ -202,14 +212,17 @@ static enum layer_walk_result walk_hardlink(struct walk *walk,
             0 ||
         walk->link[0] == '\0') {
         walk->stats->ignored_entries++;
-        return from_rootfs(rootfs_layer_put_other(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
     }
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_HARDLINK,
+        .path = walk->path,
+        .target = walk->link,
+    };
     int resolved = 0;
-    enum rootfs_status status =
-        rootfs_layer_put_hardlink(walk->layer, walk->path, walk->link,
-                                  &resolved, walk->errbuf, walk->errbuf_size);
+    enum rootfs_status status = rootfs_layer_apply(
+        walk->layer, &change, &resolved, walk->errbuf, walk->errbuf_size);
     if (status != ROOTFS_OK)
         return from_rootfs(status);
 
@@ -220,38 +233,17 @@ static enum layer_walk_result walk_hardlink(struct walk *walk,
     return LAYER_WALK_OK;
 }
 
-static enum layer_walk_result walk_kept_file(struct walk *walk,
-                                             struct archive_entry *entry)
+/* Reads the entry's data from offset up to size into data. */
+static enum layer_walk_result read_entry_data(struct walk *walk, char *data,
+                                              size_t offset, size_t size)
 {
-    la_int64_t declared = archive_entry_size(entry);
-    if (declared < 0) {
-        snprintf(walk->errbuf, walk->errbuf_size,
-                 "%s has a negative size in its tar header", walk->path);
-        return LAYER_WALK_CORRUPT;
-    }
+    size_t done = offset;
 
-    enum rootfs_status status =
-        rootfs_layer_check_file(walk->layer, walk->path, (uint64_t)declared,
-                                walk->errbuf, walk->errbuf_size);
-    if (status != ROOTFS_OK)
-        return from_rootfs(status);
-
-    size_t size = (size_t)declared;
-    char *data = malloc(size + 1);
-    if (!data) {
-        snprintf(walk->errbuf, walk->errbuf_size,
-                 "out of memory reading %s (%zu bytes)", walk->path, size);
-        return LAYER_WALK_NO_MEMORY;
-    }
-
-    size_t done = 0;
     while (done < size) {
         la_ssize_t count =
             archive_read_data(walk->archive, data + done, size - done);
-        if (count < 0) {
-            free(data);
+        if (count < 0)
             return archive_failure(walk);
-        }
         if (count == 0)
             break;
         done += (size_t)count;
@@ -259,14 +251,149 @@ static enum layer_walk_result walk_kept_file(struct walk *walk,
     if (done < size) {
         snprintf(walk->errbuf, walk->errbuf_size,
                  "%s is truncated: %zu of %zu bytes", walk->path, done, size);
-        free(data);
         return LAYER_WALK_CORRUPT;
+    }
+    return LAYER_WALK_OK;
+}
+
+static enum layer_walk_result
+entry_size(struct walk *walk, struct archive_entry *entry, size_t *size)
+{
+    la_int64_t declared = archive_entry_size(entry);
+
+    if (declared < 0) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "%s has a negative size in its tar header", walk->path);
+        return LAYER_WALK_CORRUPT;
+    }
+    *size = (size_t)declared;
+    return LAYER_WALK_OK;
+}
+
+/* Reads a file whose first head_size bytes are already in head, and adds
+ * it to the change set. */
+static enum layer_walk_result keep_file(struct walk *walk, size_t size,
+                                        const char *head, size_t head_size)
+{
+    char *data = malloc(size + 1);
+    if (!data) {
+        snprintf(walk->errbuf, walk->errbuf_size,
+                 "out of memory reading %s (%zu bytes)", walk->path, size);
+        return LAYER_WALK_NO_MEMORY;
+    }
+
+    if (head_size > 0)
+        memcpy(data, head, head_size);
+    enum layer_walk_result result =
+        read_entry_data(walk, data, head_size, size);
+    if (result != LAYER_WALK_OK) {
+        free(data);
+        return result;
     }
     data[size] = '\0';
 
+    struct rootfs_change change = {
+        .kind = ROOTFS_CHANGE_FILE,
+        .path = walk->path,
+        .data = data,
+        .size = size,
+    };
     walk->stats->kept_files++;
-    return from_rootfs(rootfs_layer_put_file(
-        walk->layer, walk->path, data, size, walk->errbuf, walk->errbuf_size));
+    return from_rootfs(rootfs_layer_apply(walk->layer, &change, NULL,
+                                          walk->errbuf, walk->errbuf_size));
+}
+
+static enum layer_walk_result walk_kept_file(struct walk *walk,
+                                             struct archive_entry *entry)
+{
+    size_t size = 0;
+    enum layer_walk_result result = entry_size(walk, entry, &size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    enum rootfs_status status = rootfs_layer_check_file(
+        walk->layer, walk->path, size, walk->errbuf, walk->errbuf_size);
+    if (status != ROOTFS_OK)
+        return from_rootfs(status);
+    return keep_file(walk, size, NULL, 0);
+}
+
+/* Whether data starts as a dpkg status file or an apk database does: dpkg
+ * writes the Package field first, apk the checksum or the name. */
+static bool looks_like_package_database(const char *data, size_t size)
+{
+    static const char *const starts[] = {"Package: ", "C:Q1", "P:"};
+
+    for (size_t i = 0; i < sizeof(starts) / sizeof(starts[0]); i++) {
+        size_t length = strlen(starts[i]);
+        if (size >= length && memcmp(data, starts[i], length) == 0)
+            return true;
+    }
+    return false;
+}
+
+/*
+ * A regular file at a path the scanners do not read. A hard link shares
+ * its target's contents, and tar stores the first path of a linked file as
+ * the file and the later ones as links to it. So a package database whose
+ * kept path (var/lib/dpkg/status) comes after another path of the same
+ * file (var/backups/dpkg.status.0, status-old) arrives as a link to a file
+ * that is not kept. Files that start like a package database are
+ * therefore kept too, when they fit within the limits, so such a link
+ * resolves. Any other file only replaces what lower layers had.
+ * NOTE: such a file stays in the model even when no link names it, and
+ * counts towards max_total_bytes like any kept file.
+ */
+static enum layer_walk_result walk_unkept_file(struct walk *walk,
+                                               struct archive_entry *entry)
+{
+    char head[16];
+    size_t size = 0;
+    enum layer_walk_result result = entry_size(walk, entry, &size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    size_t head_size = size < sizeof(head) ? size : sizeof(head);
+    result = read_entry_data(walk, head, 0, head_size);
+    if (result != LAYER_WALK_OK)
+        return result;
+
+    if (looks_like_package_database(head, head_size) &&
+        rootfs_layer_check_file(walk->layer, walk->path, size, walk->errbuf,
+                                walk->errbuf_size) == ROOTFS_OK)
+        return keep_file(walk, size, head, head_size);
+    return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
+}
+
+/* overlayfs marks an opaque folder with this extended attribute, which
+ * some tools put in the layer's PAX headers instead of a .wh..wh..opq
+ * entry. */
+static bool has_opaque_xattr(struct archive_entry *entry)
+{
+    const char *name = NULL;
+    const void *value = NULL;
+    size_t size = 0;
+
+    archive_entry_xattr_reset(entry);
+    while (archive_entry_xattr_next(entry, &name, &value, &size) ==
+           ARCHIVE_OK) {
+        if ((strcmp(name, "trusted.overlay.opaque") == 0 ||
+             strcmp(name, "user.overlay.opaque") == 0) &&
+            size >= 1 && ((const char *)value)[0] == 'y')
+            return true;
+    }
+    return false;
+}
+
+static enum layer_walk_result walk_directory(struct walk *walk,
+                                             struct archive_entry *entry)
+{
+    enum layer_walk_result result = apply(walk, ROOTFS_CHANGE_DIRECTORY, NULL);
+    if (result != LAYER_WALK_OK || !has_opaque_xattr(entry))
+        return result;
+
+    walk->stats->whiteouts++;
+    return apply(walk, ROOTFS_CHANGE_OPAQUE, NULL);
 }
 
 static enum layer_walk_result walk_entry(struct walk *walk,
@@ -293,19 +420,25 @@ static enum layer_walk_result walk_entry(struct walk *walk,
 
     switch (archive_entry_filetype(entry)) {
     case AE_IFDIR:
-        return from_rootfs(rootfs_layer_put_directory(
-            walk->layer, walk->path, walk->errbuf, walk->errbuf_size));
+        return walk_directory(walk, entry);
     case AE_IFLNK:
         return walk_symlink(walk, entry);
     case AE_IFREG:
         if (rootfs_classify(walk->path) == ROOTFS_KEEP)
             return walk_kept_file(walk, entry);
+        return walk_unkept_file(walk, entry);
+    case AE_IFCHR:
+        /* overlayfs's whiteout: a character device 0/0, as a layer tarred
+         * from an overlay upper folder carries it. */
+        if (archive_entry_rdev(entry) == 0) {
+            walk->stats->whiteouts++;
+            return apply(walk, ROOTFS_CHANGE_WHITEOUT, NULL);
+        }
         break;
     default:
         break;
     }
-    return from_rootfs(rootfs_layer_put_other(walk->layer, walk->path,
-                                              walk->errbuf, walk->errbuf_size));
+    return apply(walk, ROOTFS_CHANGE_OTHER, NULL);
 }
 
 static enum layer_walk_result check_counts(struct walk *walk,
@@ -381,18 +514,30 @@ static void drain_fd(int fd, uint64_t limit)
     }
 }
 
+/* libarchive's read callback: hands over the decompressed block in place,
+ * so libarchive skips unneeded file bodies without copying them. */
+static la_ssize_t read_stream(struct archive *archive, void *context,
+                              const void **block)
+{
+    struct layer_stream *stream = context;
+    ssize_t size = layer_stream_read(stream, block);
+
+    if (size < 0)
+        archive_set_error(archive, EIO, "%s", layer_stream_error(stream));
+    return size;
+}
+
 static struct archive *archive_open(void)
 {
     struct archive *archive = archive_read_new();
     if (!archive)
         return NULL;
 
-    /* The compressions registries and docker save use, each through its
-     * library (Debian 12's libarchive links zlib, libzstd, libbz2 and
-     * liblzma). archive_read_support_filter_all() is avoided because some
-     * of its filters (lrzip, grzip) run an external program on the data. */
-    archive_read_support_filter_gzip(archive);
-    archive_read_support_filter_zstd(archive);
+    /* gzip and zstd arrive decompressed by layer_stream.c; the rarer
+     * bzip2 and xz pass through it to libarchive's filters (Debian 12's
+     * libarchive links libbz2 and liblzma). archive_read_support_filter_all()
+     * is avoided because some of its filters (lrzip, grzip) run an
+     * external program on the data. */
     archive_read_support_filter_bzip2(archive);
     archive_read_support_filter_xz(archive);
     archive_read_support_format_tar(archive);
@@ -424,11 +569,12 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
     if (!walk.path || !walk.link)
         goto out_free_buffers;
 
+    walk.stream = layer_stream_new(fd);
     walk.layer = rootfs_layer_new(fs);
-    if (!walk.layer)
-        goto out_free_buffers;
+    if (!walk.stream || !walk.layer)
+        goto out_free_layer;
 
-    if (archive_read_open_fd(walk.archive, fd, READ_BLOCK_BYTES) !=
+    if (archive_read_open(walk.archive, walk.stream, NULL, read_stream, NULL) !=
         ARCHIVE_OK) {
         result = archive_failure(&walk);
         goto out_free_layer;
@@ -448,6 +594,7 @@ enum layer_walk_result layer_walk_fd(struct rootfs *fs, int fd,
 
 out_free_layer:
     rootfs_layer_free(walk.layer);
+    layer_stream_free(walk.stream);
 out_free_buffers:
     free(walk.link);
     free(walk.path);

@@ -2,9 +2,12 @@
  * Reads one image layer, a tar stream that may be compressed, and applies
  * it to a root filesystem model (rootfs.h). Whiteouts and opaque folders
  * hide lower layers' content, and then the layer's kept files, symbolic
- * links and hard links are merged on top. The stream is read once, as it
- * arrives. Nothing is written to disk, and only the contents of kept files
- * are kept in memory.
+ * links and hard links are merged on top. Whiteouts are .wh.NAME entries
+ * or overlayfs's character devices 0/0; opaque folders are marked by a
+ * .wh..wh..opq entry or overlayfs's opaque extended attribute
+ * (trusted.overlay.opaque or user.overlay.opaque, in PAX headers). The stream
+ * is read once, as it arrives. Nothing is written to disk, and only the
+ * contents of kept files are kept in memory.
  */
 #ifndef IMGASSURE_LAYER_WALK_H
 #define IMGASSURE_LAYER_WALK_H
@@ -26,7 +29,7 @@ struct layer_walk_stats {
     uint64_t bytes_uncompressed; /* tar stream size after decompression */
     uint64_t kept_files;         /* regular files and hard links kept */
     uint64_t symlinks;           /* symbolic links recorded */
-    uint64_t whiteouts;          /* .wh.NAME and .wh..wh..opq entries */
+    uint64_t whiteouts;          /* whiteouts and opaque markers, any form */
     /* Entries never applied: a path or link target over max_path_bytes, a
      * name that is not valid in the current locale. */
     uint64_t ignored_entries;

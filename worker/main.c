@@ -1,6 +1,7 @@
 /* imgassure-worker: consumes image events and scan requests, scans images
  * and publishes results. */
 #include "kafka.h"
+#include "layer_cache.h"
 #include "log.h"
 #include "options.h"
 #include "worker.h"
@@ -25,6 +26,9 @@ static const struct option_spec worker_options[] = {
      "name in results and logs (default: HOSTNAME-PID)"},
     {"auth-file", 0, OPTION_STRING, "IMGASSURE_AUTH_FILE", NULL, "PATH",
      "registry credentials: containers auth.json or docker config.json"},
+    {"auth-dir", 0, OPTION_STRING, "IMGASSURE_AUTH_DIR", NULL, "DIR",
+     "per-account credentials: DIR/ACCOUNT.json, when present, is used "
+     "instead of --auth-file for that account's scans"},
     {"insecure-registries", 0, OPTION_STRING, "IMGASSURE_INSECURE_REGISTRIES",
      NULL, "HOST:PORT,...",
      "registries reached over plain HTTP; all others use verified HTTPS"},
@@ -47,10 +51,26 @@ static const struct option_spec worker_options[] = {
      "with each attempt"},
     {"retry-max-attempts", 0, OPTION_INT, "IMGASSURE_RETRY_MAX_ATTEMPTS", "5",
      "COUNT", "attempts in all for a failing scan (1: never retry)"},
+    {"rescan-interval", 0, OPTION_INT, "IMGASSURE_RESCAN_INTERVAL_S", "86400",
+     "SECONDS",
+     "a sighting rescans an image whose last result is older than this "
+     "(0: never)"},
+    {"sweep-interval", 0, OPTION_INT, "IMGASSURE_SWEEP_INTERVAL_S", "60",
+     "SECONDS",
+     "how often the sweeper walks for expired images (0: this worker "
+     "never sweeps)"},
     {"max-image-bytes", 0, OPTION_INT, "IMGASSURE_MAX_IMAGE_BYTES",
      "21474836480", "BYTES",
      "images whose compressed layers total more are not pulled "
      "(INSUFFICIENT_RESOURCES); 0: no limit"},
+    {"max-kept-file-bytes", 0, OPTION_INT, "IMGASSURE_MAX_KEPT_FILE_BYTES",
+     "67108864", "BYTES",
+     "largest package database or os-release held in memory; a larger one "
+     "is INSUFFICIENT_RESOURCES"},
+    {"layer-cache-ttl", 0, OPTION_INT, "IMGASSURE_LAYER_CACHE_TTL_S", "604800",
+     "SECONDS",
+     "how long a layer's analysis stays in Redis after its last use, so a "
+     "scan of an image with known layers downloads no blob; 0: no cache"},
     {"vuln-db", 0, OPTION_STRING, "IMGASSURE_VULN_DB", NULL, "PATH",
      "OSV records to match against: a directory of .json files or a .zip"},
     {"cve-db", 0, OPTION_STRING, "IMGASSURE_CVE_DB", NULL, "PATH",
@@ -176,11 +196,15 @@ int main(int argc, char **argv)
     config.retry_backoff_s = options_get_int(&values, "retry-backoff", 60);
     config.retry_max_attempts =
         (int)options_get_int(&values, "retry-max-attempts", 5);
+    config.rescan_interval_s =
+        options_get_int(&values, "rescan-interval", 86400);
+    config.sweep_interval_s = options_get_int(&values, "sweep-interval", 60);
     config.session_timeout_ms =
         (int)options_get_int(&values, "session-timeout-ms", 45000);
     config.delivery_timeout_ms =
         (int)options_get_int(&values, "delivery-timeout-ms", 60000);
     config.scan.credentials_file = options_get(&values, "auth-file");
+    config.scan.credentials_dir = options_get(&values, "auth-dir");
     config.scan.insecure_registries =
         options_get(&values, "insecure-registries");
     config.scan.connect_timeout_s =
@@ -193,8 +217,16 @@ int main(int argc, char **argv)
     config.scan.abort_requested = &stop_requested;
     config.scan.max_image_bytes =
         options_get_int(&values, "max-image-bytes", 20LL * 1024 * 1024 * 1024);
+    if (options_get_int(&values, "max-kept-file-bytes", 1) < 1)
+        return usage_error("--max-kept-file-bytes must be a positive number "
+                           "of bytes");
+    config.scan.max_kept_file_bytes = (uint64_t)options_get_int(
+        &values, "max-kept-file-bytes", 64LL * 1024 * 1024);
     config.scan.vulndb_max_age_ms =
         options_get_int(&values, "vuln-db-max-age-days", 7) * 86400000LL;
+    config.scan.layer_cache_url = config.redis_url;
+    config.scan.layer_cache_ttl_s =
+        options_get_int(&values, "layer-cache-ttl", LAYER_CACHE_DEFAULT_TTL_S);
     config.vulndb_path = options_get(&values, "vuln-db");
     config.cve_path = options_get(&values, "cve-db");
     config.vulndb_check_interval_s =

@@ -758,6 +758,8 @@ static int is_tar_layer(const char *media_type)
         "application/vnd.oci.image.layer.nondistributable.v1.tar+zstd",
         "application/vnd.docker.image.rootfs.diff.tar",
         "application/vnd.docker.image.rootfs.diff.tar.gzip",
+        /* containerd's name for zstd under the Docker media types */
+        "application/vnd.docker.image.rootfs.diff.tar.zstd",
         "application/vnd.docker.image.rootfs.foreign.diff.tar.gzip",
     };
 

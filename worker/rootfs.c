@@ -60,6 +60,8 @@ struct rootfs {
     size_t file_bytes;
     uint64_t serial;
     struct rootfs_layer *open_layer;
+    rootfs_recorder recorder;
+    void *recorder_context;
 };
 
 struct rootfs_layer {
@@ -938,4 +940,64 @@ void rootfs_layer_commit(struct rootfs_layer *layer)
     apply_deletions(fs, layer->serial);
     merge_layer(fs, layer->root);
     rootfs_layer_free(layer);
+}
+
+int rootfs_is_empty(const struct rootfs *fs)
+{
+    return fs->root->first_child == NULL;
+}
+
+void rootfs_set_recorder(struct rootfs *fs, rootfs_recorder recorder,
+                         void *context)
+{
+    fs->recorder = recorder;
+    fs->recorder_context = context;
+}
+
+static enum rootfs_status apply_change(struct rootfs_layer *layer,
+                                       const struct rootfs_change *change,
+                                       int *resolved, char *errbuf,
+                                       size_t errbuf_size)
+{
+    const char *path = change->path;
+
+    *resolved = 1;
+    switch (change->kind) {
+    case ROOTFS_CHANGE_FILE:
+        return rootfs_layer_put_file(layer, path, change->data, change->size,
+                                     errbuf, errbuf_size);
+    case ROOTFS_CHANGE_SYMLINK:
+        return rootfs_layer_put_symlink(layer, path, change->target, errbuf,
+                                        errbuf_size);
+    case ROOTFS_CHANGE_DIRECTORY:
+        return rootfs_layer_put_directory(layer, path, errbuf, errbuf_size);
+    case ROOTFS_CHANGE_OTHER:
+        return rootfs_layer_put_other(layer, path, errbuf, errbuf_size);
+    case ROOTFS_CHANGE_HARDLINK:
+        return rootfs_layer_put_hardlink(layer, path, change->target, resolved,
+                                         errbuf, errbuf_size);
+    case ROOTFS_CHANGE_WHITEOUT:
+        return rootfs_layer_whiteout(layer, path, errbuf, errbuf_size);
+    case ROOTFS_CHANGE_OPAQUE:
+        return rootfs_layer_opaque(layer, path, errbuf, errbuf_size);
+    }
+    /* Not reached: the cases above cover the enum. */
+    snprintf(errbuf, errbuf_size, "unknown change kind %d at %s",
+             (int)change->kind, path);
+    return ROOTFS_NO_MEMORY;
+}
+
+enum rootfs_status rootfs_layer_apply(struct rootfs_layer *layer,
+                                      const struct rootfs_change *change,
+                                      int *resolved, char *errbuf,
+                                      size_t errbuf_size)
+{
+    struct rootfs *fs = layer->fs;
+    int unused;
+
+    enum rootfs_status status = apply_change(
+        layer, change, resolved ? resolved : &unused, errbuf, errbuf_size);
+    if (status == ROOTFS_OK && fs->recorder)
+        fs->recorder(fs->recorder_context, change);
+    return status;
 }

@@ -202,6 +202,55 @@ enum rootfs_status rootfs_layer_opaque(struct rootfs_layer *layer,
                                        const char *dir, char *errbuf,
                                        size_t errbuf_size);
 
+/*
+ * Recording a layer's effect. A layer's changes, replayed in order through
+ * rootfs_layer_apply() on a later model, change it as the layer's tar
+ * stream did, so an analysed layer can be applied again without its blob.
+ */
+enum rootfs_change_kind {
+    ROOTFS_CHANGE_FILE,      /* path, data, size: rootfs_layer_put_file() */
+    ROOTFS_CHANGE_SYMLINK,   /* path, target */
+    ROOTFS_CHANGE_DIRECTORY, /* path */
+    ROOTFS_CHANGE_OTHER,     /* path */
+    ROOTFS_CHANGE_HARDLINK,  /* path, target */
+    ROOTFS_CHANGE_WHITEOUT,  /* path */
+    ROOTFS_CHANGE_OPAQUE,    /* path: the folder, "" for the image root */
+};
+
+/* One change to a change set. Fields a kind does not use are ignored. */
+struct rootfs_change {
+    enum rootfs_change_kind kind;
+    const char *path;
+    const char *target;
+    char *data; /* size + 1 bytes, the last a NUL */
+    size_t size;
+};
+
+/* Called with each change that rootfs_layer_apply() made without error. */
+typedef void (*rootfs_recorder)(void *context,
+                                const struct rootfs_change *change);
+
+/* Returns 1 when no layer has put anything into fs yet, else 0. A change
+ * that only hides lower layers' content does nothing to such a model. */
+int rootfs_is_empty(const struct rootfs *fs);
+
+/* Reports every later successful rootfs_layer_apply() on fs to recorder.
+ * NULL stops the reports. */
+void rootfs_set_recorder(struct rootfs *fs, rootfs_recorder recorder,
+                         void *context);
+
+/*
+ * Makes change through the rootfs_layer_* call its kind names, then
+ * reports it to the recorder when that call succeeded. For
+ * ROOTFS_CHANGE_FILE it takes ownership of change->data, as
+ * rootfs_layer_put_file() does. *resolved, when resolved is not NULL, is
+ * set as rootfs_layer_put_hardlink() sets it, and to 1 for other kinds.
+ */
+enum rootfs_status rootfs_layer_apply(struct rootfs_layer *layer,
+                                      const struct rootfs_change *change,
+                                      int *resolved, char *errbuf,
+                                      size_t errbuf_size);
+
 /* Applies the change set to its model and frees it. Cannot fail. */
 void rootfs_layer_commit(struct rootfs_layer *layer);
 

@@ -1,11 +1,17 @@
+/* F_SETPIPE_SZ is Linux-specific. */
+#define _GNU_SOURCE
 #include "scan.h"
 
 #include "apk.h"
 #include "avro_datum.h"
 #include "clock.h"
+#include "credentials.h"
 #include "dpkg.h"
+#include "image_source.h"
 #include "image_ref.h"
+#include "layer_cache.h"
 #include "layer_walk.h"
+#include "log.h"
 #include "manifest.h"
 #include "match.h"
 #include "os_release.h"
@@ -14,9 +20,11 @@
 #include "severity.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -24,15 +32,22 @@
 
 #define SCAN_ABANDONED (-1)
 
+/* The layer pipe's buffer: Linux's default of 64 KiB would cut the layer
+ * walk's 1 MiB reads into 16. 1 MiB is the default pipe-max-size, so an
+ * unprivileged process may set it; when it cannot, the default stays. */
+#define PIPE_BYTES (1024 * 1024)
+
 /* Everything one scan holds; scan_image frees it before returning. */
 struct scan_context {
     const struct scan_options *options;
-    const struct scan_request *request;
     struct scan_result *result;
-    struct registry_client *client;
-    struct image_ref ref;
+    struct image_source *source;
+    const char *platform;      /* requested platform, or NULL */
     struct manifest *manifest; /* the platform manifest being scanned */
     struct rootfs *fs;
+    struct layer_cache *cache; /* NULL until connected, or when off */
+    int cache_tried;
+    struct scan_stats stats;
 };
 
 static int set_status(struct scan_result *result, enum scan_status status,
@@ -62,22 +77,46 @@ static int aborted(const struct scan_context *scan)
     return flag != NULL && *flag != 0;
 }
 
-/* Maps a registry failure to the status the user acts on, with advice. */
+/* A local image is whole or damaged: there is no network to blame. */
+static int local_failure(struct scan_context *scan, enum registry_status status,
+                         const char *what, const char *reason)
+{
+    switch (status) {
+    case REGISTRY_NOT_FOUND:
+    case REGISTRY_DIGEST_MISMATCH:
+    case REGISTRY_INVALID_RESPONSE:
+        return set_status(scan->result, SCAN_STATUS_PARTIAL,
+                          "%s: %s; the local image is damaged: save or copy "
+                          "it again",
+                          what, reason);
+    case REGISTRY_ABORTED:
+        return SCAN_ABANDONED;
+    default:
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR, "%s: %s",
+                          what, reason);
+    }
+}
+
+/* Maps a source failure to the status the user acts on, with advice. */
 static int registry_failure(struct scan_context *scan,
                             enum registry_status status, const char *what,
                             const char *reason)
 {
+    const char *registry = scan->source->ref.registry;
+
+    if (scan->source->kind != IMAGE_SOURCE_REGISTRY)
+        return local_failure(scan, status, what, reason);
     switch (status) {
     case REGISTRY_UNAUTHORIZED:
         if (strstr(reason, "certificate") != NULL)
             return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
                               "%s: %s; add the CA that signed the "
                               "certificate of %s to the workers' trust store",
-                              what, reason, scan->ref.registry);
+                              what, reason, registry);
         return set_status(scan->result, SCAN_STATUS_UNAUTHORIZED,
                           "%s: %s; give the workers credentials for %s in "
                           "their auth file (IMGASSURE_AUTH_FILE)",
-                          what, reason, scan->ref.registry);
+                          what, reason, registry);
     case REGISTRY_TIMEOUT:
         return set_status(scan->result, SCAN_STATUS_TIMEOUT,
                           "%s: %s; if the registry is slow but working, "
@@ -91,10 +130,10 @@ static int registry_failure(struct scan_context *scan,
                               "%s: %s; %s answers plain HTTP: list it in "
                               "IMGASSURE_INSECURE_REGISTRIES if that is "
                               "intended",
-                              what, reason, scan->ref.registry);
+                              what, reason, registry);
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; check that the workers can reach %s", what,
-                          reason, scan->ref.registry);
+                          reason, registry);
     case REGISTRY_NOT_FOUND:
         return set_status(scan->result, SCAN_STATUS_NETWORK_ERROR,
                           "%s: %s; the image is not in the registry (deleted, "
@@ -114,13 +153,23 @@ static int registry_failure(struct scan_context *scan,
     }
 }
 
-static int open_client(struct scan_context *scan)
+static int open_registry_source(struct scan_context *scan,
+                                const struct image_ref *ref,
+                                const char *account)
 {
     struct registry_options options;
-    char errbuf[512];
+    char errbuf[512], credentials_path[4096];
+
+    if (credentials_choose_file(scan->options->credentials_dir, account,
+                                scan->options->credentials_file,
+                                credentials_path, sizeof(credentials_path),
+                                errbuf, sizeof(errbuf)) != 0)
+        return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
+                          "no credentials file for account %s: %s",
+                          account ? account : "(none)", errbuf);
 
     registry_options_init(&options);
-    options.credentials_path = scan->options->credentials_file;
+    options.credentials_path = credentials_path;
     options.insecure_registries = scan->options->insecure_registries;
     if (scan->options->connect_timeout_s > 0)
         options.connect_timeout_s = scan->options->connect_timeout_s;
@@ -132,10 +181,13 @@ static int open_client(struct scan_context *scan)
         options.low_speed_time_s = scan->options->low_speed_window_s;
     }
 
-    scan->client = registry_client_new(&options, errbuf, sizeof(errbuf));
-    if (scan->client == NULL)
+    scan->source =
+        image_source_registry_new(&options, ref, errbuf, sizeof(errbuf));
+    if (scan->source == NULL)
         return set_status(scan->result, SCAN_STATUS_INTERNAL_ERROR,
-                          "registry client setup failed: %s", errbuf);
+                          "registry client setup failed: %s; the scan runs "
+                          "again by itself once that is fixed",
+                          errbuf);
     return 0;
 }
 
@@ -149,9 +201,8 @@ static int fetch_manifest(struct scan_context *scan, const char *reference,
     char errbuf[512];
     int failed;
 
-    status = registry_fetch_manifest(scan->client, scan->ref.registry,
-                                     scan->ref.repository, reference, &fetched,
-                                     errbuf, sizeof(errbuf));
+    status = scan->source->ops->fetch_manifest(
+        scan->source, reference, &fetched, errbuf, sizeof(errbuf));
     if (status != REGISTRY_OK)
         return registry_failure(scan, status, "manifest fetch failed", errbuf);
 
@@ -176,8 +227,8 @@ static int resolve_manifest(struct scan_context *scan)
     char errbuf[512];
     int outcome;
 
-    outcome = fetch_manifest(scan, image_ref_get_reference(&scan->ref), &top,
-                             digest, sizeof(digest));
+    outcome = fetch_manifest(scan, scan->source->reference, &top, digest,
+                             sizeof(digest));
     if (outcome != 0 || top == NULL)
         return outcome;
     if (top->kind == MANIFEST_KIND_MANIFEST) {
@@ -186,8 +237,8 @@ static int resolve_manifest(struct scan_context *scan)
         return 0;
     }
 
-    if (manifest_select_platform(top, scan->request->image.platform, &child,
-                                 errbuf, sizeof(errbuf)) != 0) {
+    if (manifest_select_platform(top, scan->platform, &child, errbuf,
+                                 sizeof(errbuf)) != 0) {
         manifest_free(top);
         return set_status(scan->result, SCAN_STATUS_UNSUPPORTED_OS,
                           "%s; imgassure scans Linux images only", errbuf);
@@ -208,6 +259,36 @@ static int resolve_manifest(struct scan_context *scan)
     return 0;
 }
 
+/* Connects to the layer cache on first use. A cache that cannot be
+ * reached is left out of this scan: it saves work but decides nothing. */
+static struct layer_cache *scan_cache(struct scan_context *scan)
+{
+    static atomic_ulong failures;
+    char errbuf[512];
+
+    if (scan->cache_tried)
+        return scan->cache;
+    scan->cache_tried = 1;
+    if (scan->options->layer_cache_url == NULL ||
+        scan->options->layer_cache_ttl_s <= 0)
+        return NULL;
+
+    scan->cache = layer_cache_connect(scan->options->layer_cache_url,
+                                      scan->options->layer_cache_ttl_s, errbuf,
+                                      sizeof(errbuf));
+    if (scan->cache == NULL) {
+        unsigned long count = ++failures;
+        /* Logged at 1, 2, 4, 8, ... failures so a Redis outage does not
+         * flood the log. */
+        if ((count & (count - 1)) == 0)
+            log_write(LOG_WARNING, "SCAN",
+                      "layer cache unavailable, downloading every layer "
+                      "(failure %lu): %s",
+                      count, errbuf);
+    }
+    return scan->cache;
+}
+
 /* Reads the image config: it must describe a Linux image. */
 static int check_config(struct scan_context *scan)
 {
@@ -218,12 +299,22 @@ static int check_config(struct scan_context *scan)
     size_t size;
     char errbuf[512], name[256];
 
-    status = registry_fetch_blob(
-        scan->client, scan->ref.registry, scan->ref.repository, config->digest,
-        config->size, &body, &size, errbuf, sizeof(errbuf));
-    if (status != REGISTRY_OK)
-        return registry_failure(scan, status, "image config fetch failed",
-                                errbuf);
+    if (scan_cache(scan) == NULL ||
+        layer_cache_get(scan->cache, LAYER_CACHE_CONFIG, config->digest,
+                        (unsigned char **)&body, &size, errbuf,
+                        sizeof(errbuf)) != 1) {
+        status = scan->source->ops->fetch_blob(scan->source, config->digest,
+                                               config->size, &body, &size,
+                                               errbuf, sizeof(errbuf));
+        if (status != REGISTRY_OK)
+            return registry_failure(scan, status, "image config fetch failed",
+                                    errbuf);
+        scan->stats.blob_bytes += size;
+        if (scan->cache != NULL)
+            layer_cache_put(scan->cache, LAYER_CACHE_CONFIG, config->digest,
+                            (const unsigned char *)body, size, errbuf,
+                            sizeof(errbuf));
+    }
     if (manifest_parse_config(body, size, &platform, errbuf, sizeof(errbuf)) !=
         0) {
         free(body);
@@ -245,11 +336,14 @@ static int check_config(struct scan_context *scan)
 
 /* A layer download runs on its own thread and writes into a pipe that the
  * layer walk reads, so the walk never waits for a whole layer and the
- * layer is never held whole in memory (the pipe buffers 64 KiB). */
+ * layer is never held whole in memory (the pipe buffers PIPE_BYTES). The
+ * download thread also computes the blob's digest, so hashing runs beside
+ * the decompression instead of before it. */
 struct layer_download {
     struct scan_context *scan;
     const struct manifest_descriptor *layer;
     int write_fd;
+    uint64_t bytes;
     enum registry_status status;
     char errbuf[512];
 };
@@ -261,6 +355,7 @@ static int write_to_pipe(const void *data, size_t size, void *userdata)
 
     if (aborted(download->scan))
         return -1;
+    download->bytes += size;
     while (size > 0) {
         ssize_t written = write(download->write_fd, bytes, size);
 
@@ -280,10 +375,9 @@ static void *download_layer(void *argument)
     struct layer_download *download = argument;
     struct scan_context *scan = download->scan;
 
-    download->status = registry_fetch_blob_stream(
-        scan->client, scan->ref.registry, scan->ref.repository,
-        download->layer->digest, download->layer->size, write_to_pipe, download,
-        download->errbuf, sizeof(download->errbuf));
+    download->status = scan->source->ops->stream_blob(
+        scan->source, download->layer->digest, download->layer->size,
+        write_to_pipe, download, download->errbuf, sizeof(download->errbuf));
     close(download->write_fd);
     return NULL;
 }
@@ -303,6 +397,12 @@ static int walk_result_status(struct scan_context *scan, size_t index,
 {
     const char *digest = scan->manifest->layers[index].digest;
 
+    if (walked == LAYER_WALK_TOO_LARGE && strstr(reason, "max_file_bytes"))
+        return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
+                          "layer %zu (%s): %s; the scan holds this file in "
+                          "memory: raise IMGASSURE_MAX_KEPT_FILE_BYTES if the "
+                          "workers can afford it, then request a new scan",
+                          index + 1, digest, reason);
     if (walked == LAYER_WALK_TOO_LARGE)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "layer %zu (%s): %s", index + 1, digest, reason);
@@ -314,6 +414,51 @@ static int walk_result_status(struct scan_context *scan, size_t index,
                       "layer %zu (%s) could not be read: %s; repair the "
                       "image in its registry, then request a new scan",
                       index + 1, digest, reason);
+}
+
+/* Applies the layer's cached analysis. Returns 1 when it was applied,
+ * else 0, and then the layer is downloaded as if nothing were cached. */
+static int apply_cached_layer(struct scan_context *scan, size_t index)
+{
+    const char *digest = scan->manifest->layers[index].digest;
+    unsigned char *entry;
+    size_t size;
+    char errbuf[512];
+
+    if (scan_cache(scan) == NULL ||
+        layer_cache_get(scan->cache, LAYER_CACHE_LAYER, digest, &entry, &size,
+                        errbuf, sizeof(errbuf)) != 1)
+        return 0;
+
+    enum layer_cache_apply_result applied =
+        layer_cache_apply(scan->fs, entry, size, errbuf, sizeof(errbuf));
+    free(entry);
+    if (applied != LAYER_CACHE_APPLIED) {
+        log_write(LOG_WARNING, "SCAN",
+                  "layer %s: cached analysis not used, reading the layer "
+                  "again: %s",
+                  digest, errbuf);
+        return 0;
+    }
+    scan->stats.layers_cached++;
+    return 1;
+}
+
+static void store_layer(struct scan_context *scan, size_t index,
+                        const struct layer_record *record)
+{
+    const char *digest = scan->manifest->layers[index].digest;
+    unsigned char *entry;
+    size_t size;
+    char errbuf[512];
+
+    if (layer_record_encode(record, &entry, &size, errbuf, sizeof(errbuf)) !=
+            0 ||
+        layer_cache_put(scan->cache, LAYER_CACHE_LAYER, digest, entry, size,
+                        errbuf, sizeof(errbuf)) != 0)
+        log_write(LOG_WARNING, "SCAN", "layer %s: not cached: %s", digest,
+                  errbuf);
+    free(entry);
 }
 
 static int scan_layer(struct scan_context *scan, size_t index)
@@ -331,6 +476,7 @@ static int scan_layer(struct scan_context *scan, size_t index)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "cannot create a pipe: %s", strerror(errno));
     download.write_fd = fds[1];
+    (void)fcntl(fds[1], F_SETPIPE_SZ, PIPE_BYTES);
     if (pthread_create(&thread, NULL, download_layer, &download) != 0) {
         close(fds[0]);
         close(fds[1]);
@@ -338,8 +484,14 @@ static int scan_layer(struct scan_context *scan, size_t index)
                           "cannot start a download thread");
     }
 
+    /* The walk's changes are recorded for the cache as they are made. */
+    struct layer_record *record =
+        scan_cache(scan) != NULL ? layer_record_new() : NULL;
+    if (record != NULL)
+        rootfs_set_recorder(scan->fs, layer_record_add, record);
     walked =
         layer_walk_fd(scan->fs, fds[0], NULL, walk_error, sizeof(walk_error));
+    rootfs_set_recorder(scan->fs, NULL, NULL);
     /* A corrupt layer is read to its end too: when its bytes do not match
      * the digest, that mismatch is the cause to report, not the tar error
      * it led to. */
@@ -347,16 +499,23 @@ static int scan_layer(struct scan_context *scan, size_t index)
         drain(fds[0]);
     close(fds[0]);
     pthread_join(thread, NULL);
+    scan->stats.blob_bytes += download.bytes;
+    scan->stats.layers_downloaded++;
 
+    int outcome = 0;
     if (aborted(scan))
-        return SCAN_ABANDONED;
-    if (download.status != REGISTRY_OK &&
-        (walked == LAYER_WALK_OK || download.status != REGISTRY_ABORTED))
-        return registry_failure(scan, download.status, "layer download failed",
-                                download.errbuf);
-    if (walked != LAYER_WALK_OK)
-        return walk_result_status(scan, index, walked, walk_error);
-    return 0;
+        outcome = SCAN_ABANDONED;
+    else if (download.status != REGISTRY_OK &&
+             (walked == LAYER_WALK_OK || download.status != REGISTRY_ABORTED))
+        outcome = registry_failure(scan, download.status,
+                                   "layer download failed", download.errbuf);
+    else if (walked != LAYER_WALK_OK)
+        outcome = walk_result_status(scan, index, walked, walk_error);
+    /* Stored only now that the download's digest check passed. */
+    else if (record != NULL)
+        store_layer(scan, index, record);
+    layer_record_free(record);
+    return outcome;
 }
 
 static int scan_layers(struct scan_context *scan)
@@ -364,17 +523,32 @@ static int scan_layers(struct scan_context *scan)
     struct rootfs_limits limits;
 
     rootfs_limits_init(&limits);
+    if (scan->options->max_kept_file_bytes > 0) {
+        limits.max_file_bytes = (size_t)scan->options->max_kept_file_bytes;
+        /* One file may never need more than all kept files together. */
+        if (limits.max_total_bytes < limits.max_file_bytes)
+            limits.max_total_bytes = limits.max_file_bytes;
+    }
     scan->fs = rootfs_new(&limits);
     if (scan->fs == NULL)
         return set_status(scan->result, SCAN_STATUS_INSUFFICIENT_RESOURCES,
                           "out of memory creating the file model");
 
     for (size_t i = 0; i < scan->manifest->layer_count; i++) {
-        int outcome = scan_layer(scan, i);
+        if (apply_cached_layer(scan, i))
+            continue;
 
+        int outcome = scan_layer(scan, i);
         if (outcome != 0 || scan->result->status_detail != NULL)
             return outcome;
     }
+    log_write(LOG_INFO, "SCAN",
+              "layers of %s: %zu from the layer cache, %zu downloaded "
+              "(%" PRIu64 " blob bytes)",
+              scan->result->manifest_digest ? scan->result->manifest_digest
+                                            : "the image",
+              scan->stats.layers_cached, scan->stats.layers_downloaded,
+              scan->stats.blob_bytes);
     return 0;
 }
 
@@ -598,8 +772,8 @@ static int check_size(struct scan_context *scan)
 static int run_steps(struct scan_context *scan)
 {
     static int (*const steps[])(struct scan_context *) = {
-        open_client, resolve_manifest, describe_layers, check_config,
-        check_size,  scan_layers,      read_os,         read_packages,
+        resolve_manifest, describe_layers, check_config,  check_size,
+        scan_layers,      read_os,         read_packages,
     };
 
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
@@ -617,31 +791,75 @@ static int run_steps(struct scan_context *scan)
     return 0;
 }
 
+static int scan_with(struct scan_context *scan)
+{
+    int outcome = run_steps(scan);
+
+    if (scan->options->stats != NULL)
+        *scan->options->stats = scan->stats;
+    layer_cache_free(scan->cache);
+    rootfs_free(scan->fs);
+    manifest_free(scan->manifest);
+    return outcome;
+}
+
+static void scan_context_init(struct scan_context *scan,
+                              const struct scan_options *options,
+                              struct scan_result *result)
+{
+    memset(scan, 0, sizeof(*scan));
+    scan->options = options;
+    scan->result = result;
+    free(result->status_detail);
+    result->status_detail = NULL;
+}
+
 int scan_image(const struct scan_options *options,
                const struct scan_request *request, struct scan_result *result)
 {
     struct scan_context scan;
+    struct image_ref ref;
     char errbuf[512];
     int outcome;
 
-    memset(&scan, 0, sizeof(scan));
-    scan.options = options;
-    scan.request = request;
-    scan.result = result;
-    free(result->status_detail);
-    result->status_detail = NULL;
-
-    if (image_ref_build(&scan.ref, request->image.registry,
+    scan_context_init(&scan, options, result);
+    scan.platform = request->image.platform;
+    if (image_ref_build(&ref, request->image.registry,
                         request->image.repository, request->image.tag,
                         request->image.digest, errbuf, sizeof(errbuf)) != 0)
-        outcome =
-            set_status(result, SCAN_STATUS_INTERNAL_ERROR,
-                       "invalid image reference reached the scan: %s", errbuf);
-    else
-        outcome = run_steps(&scan);
+        return set_status(result, SCAN_STATUS_INTERNAL_ERROR,
+                          "invalid image reference reached the scan: %s",
+                          errbuf);
 
-    rootfs_free(scan.fs);
-    manifest_free(scan.manifest);
-    registry_client_free(scan.client);
+    outcome = open_registry_source(&scan, &ref, request->image.account);
+    if (outcome == 0 && scan.result->status_detail == NULL)
+        outcome = scan_with(&scan);
+    image_source_free(scan.source);
+    return outcome;
+}
+
+int scan_image_source(const struct scan_options *options,
+                      struct image_source *source, const char *platform,
+                      struct scan_result *result)
+{
+    struct scan_context scan;
+
+    scan_context_init(&scan, options, result);
+    scan.source = source;
+    scan.platform = platform;
+    return scan_with(&scan);
+}
+
+int scan_open_registry_source(const struct scan_options *options,
+                              const struct image_ref *ref,
+                              struct image_source **source,
+                              struct scan_result *result)
+{
+    struct scan_context scan;
+    int outcome;
+
+    scan_context_init(&scan, options, result);
+    outcome = open_registry_source(&scan, ref, result->image.account);
+    *source = scan.source;
     return outcome;
 }

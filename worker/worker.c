@@ -2,6 +2,7 @@
 
 #include "clock.h"
 #include "credentials.h"
+#include "digest_match.h"
 #include "event.h"
 #include "ids.h"
 #include "image_ref.h"
@@ -9,7 +10,9 @@
 #include "kafka.h"
 #include "location.h"
 #include "log.h"
+#include "rematch.h"
 #include "retry_queue.h"
+#include "sweeper.h"
 #include "vulndb_reload.h"
 
 #include <errno.h>
@@ -17,6 +20,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,10 +41,13 @@ struct worker {
     struct image_state_store *state;
     struct vulndb_reload *vulndb; /* NULL without a database */
     struct retry_queue *retries;  /* NULL when retries are off */
+    struct sweeper *sweeper;
+    struct rematch *rematch; /* NULL without a database */
     int64_t next_schedule_ms;
     char seen_topic[256];
     char requests_topic[256];
     char results_topic[256];
+    char removed_topic[256];
     int retry_backoff_ms;
 };
 
@@ -235,33 +242,48 @@ static int back_off(struct worker *worker, int *backoff_ms)
     return 0;
 }
 
+/* Stores the result and, when it shares a scan, sends the ECS and
+ * Fargate requests that waited for it back to scan.requests. */
 static enum outcome store_result(struct worker *worker,
-                                 const struct scan_result *result)
+                                 const struct scan_result *result,
+                                 const char *scanned_from)
 {
+    struct waiting_requests waiting = {0};
     int backoff_ms = RETRY_BACKOFF_FIRST_MS;
     char errbuf[512];
 
-    while (image_state_record_result(worker->state, result, errbuf,
-                                     sizeof(errbuf)) != 0) {
+    while (image_state_record_result(worker->state, result, scanned_from,
+                                     &waiting, errbuf, sizeof(errbuf)) != 0) {
         log_write(LOG_ERR, "REDIS", "%s request=%s, retrying in %d ms", errbuf,
                   result->request_id, backoff_ms);
         if (back_off(worker, &backoff_ms) != 0)
             return OUTCOME_ABANDONED;
     }
+    if (waiting.count > 0 &&
+        digest_match_release(worker->state, worker->producer,
+                             worker->requests_topic,
+                             worker->config->delivery_timeout_ms, result,
+                             &waiting, errbuf, sizeof(errbuf)) != 0)
+        log_write(LOG_ERR, "SCAN",
+                  "waiting ECS/Fargate requests not released, they wait for "
+                  "the next scan of the digest: %s request=%s",
+                  errbuf, result->request_id);
+    else if (waiting.count > 0)
+        log_write(LOG_INFO, "SCAN", "released %zu waiting requests request=%s",
+                  waiting.count, result->request_id);
+    waiting_requests_clear(&waiting);
     return OUTCOME_DONE;
 }
 
 /* Builds the request and PENDING_SCAN result for a newly seen image. */
 static int prepare_first_scan(struct worker *worker,
                               const struct image_seen *event,
+                              const char *request_id,
                               struct scan_request *request,
                               struct scan_result *pending)
 {
-    char request_id[UUID_TEXT_SIZE];
     int64_t now = clock_now_ms();
 
-    if (uuid_generate_text(request_id) != 0)
-        return -1;
     request->request_id = strdup(request_id);
     request->reason = SCAN_REASON_NEW_IMAGE;
     request->attempt = 1;
@@ -285,7 +307,8 @@ static int prepare_first_scan(struct worker *worker,
 }
 
 static enum outcome request_first_scan(struct worker *worker,
-                                       const struct image_seen *event)
+                                       const struct image_seen *event,
+                                       const char *request_id)
 {
     struct scan_request request;
     struct scan_result pending;
@@ -296,7 +319,8 @@ static enum outcome request_first_scan(struct worker *worker,
 
     memset(&request, 0, sizeof(request));
     memset(&pending, 0, sizeof(pending));
-    if (prepare_first_scan(worker, event, &request, &pending) != 0) {
+    if (prepare_first_scan(worker, event, request_id, &request, &pending) !=
+        0) {
         log_write(LOG_ERR, "SCAN", "out of memory preparing a scan request");
         goto out;
     }
@@ -317,7 +341,7 @@ static enum outcome request_first_scan(struct worker *worker,
               event->image.account, event->image.environment_id,
               event->image.registry, event->image.repository,
               request.request_id);
-    outcome = store_result(worker, &pending);
+    outcome = store_result(worker, &pending, "");
 
 out:
     scan_request_clear(&request);
@@ -325,13 +349,51 @@ out:
     return outcome;
 }
 
+/* Requests a rescan of an image whose last result is older than the
+ * rescan interval; its current state stays until the result comes. */
+static enum outcome request_rescan(struct worker *worker,
+                                   const struct image_seen *event,
+                                   const char *request_id)
+{
+    struct scan_request request = {
+        .reason = SCAN_REASON_RESCAN,
+        .attempt = 1,
+        .requested_at_ms = clock_now_ms(),
+    };
+    struct kafka_delivery delivery;
+    struct kafka_delivery *deliveries[] = {&delivery};
+    enum outcome outcome = OUTCOME_RETRY;
+    char errbuf[512];
+
+    request.request_id = strdup(request_id);
+    if (request.request_id == NULL ||
+        image_location_copy(&request.image, &event->image) != 0)
+        log_write(LOG_ERR, "SCAN", "out of memory preparing a rescan");
+    else if (produce_request(worker, &request, &delivery, errbuf,
+                             sizeof(errbuf)) != 0 ||
+             kafka_wait_deliveries(worker->producer, deliveries, 1,
+                                   worker->config->delivery_timeout_ms, errbuf,
+                                   sizeof(errbuf)) != 0)
+        log_write(LOG_ERR, "KAFKA", "rescan request failed: %s", errbuf);
+    else {
+        log_write(LOG_INFO, "SCAN",
+                  "last scan older than the rescan interval, rescan "
+                  "requested account=%s env=%s request=%s",
+                  event->image.account, event->image.environment_id,
+                  request_id);
+        outcome = OUTCOME_DONE;
+    }
+    scan_request_clear(&request);
+    return outcome;
+}
+
 static enum outcome handle_seen(struct worker *worker,
                                 const rd_kafka_message_t *message)
 {
     struct image_seen event;
+    struct seen_outcome seen;
     enum outcome outcome = OUTCOME_DONE;
-    char errbuf[512];
-    int needs_scan = 0;
+    char errbuf[512], request_id[UUID_TEXT_SIZE];
 
     memset(&event, 0, sizeof(event));
     if (image_seen_decode(message->payload, message->len, &event, errbuf,
@@ -341,12 +403,19 @@ static enum outcome handle_seen(struct worker *worker,
         return send_to_dlq(worker, message, errbuf);
     }
 
-    if (image_state_record_seen(worker->state, &event, &needs_scan, errbuf,
-                                sizeof(errbuf)) != 0) {
+    if (uuid_generate_text(request_id) != 0) {
+        log_write(LOG_ERR, "SCAN", "no randomness for a request id");
+        outcome = OUTCOME_RETRY;
+    } else if (image_state_record_seen(worker->state, &event, clock_now_ms(),
+                                       worker->config->rescan_interval_s * 1000,
+                                       request_id, &seen, errbuf,
+                                       sizeof(errbuf)) != 0) {
         log_write(LOG_ERR, "REDIS", "%s event=%s", errbuf, event.event_id);
         outcome = OUTCOME_RETRY;
-    } else if (needs_scan && event.activity != ACTIVITY_DELETED) {
-        outcome = request_first_scan(worker, &event);
+    } else if (seen.decision == SEEN_NEW_IMAGE) {
+        outcome = request_first_scan(worker, &event, seen.request_id);
+    } else if (seen.decision == SEEN_RESCAN) {
+        outcome = request_rescan(worker, &event, seen.request_id);
     }
     image_seen_clear(&event);
     return outcome;
@@ -367,7 +436,8 @@ static int start_result(struct worker *worker,
 }
 
 static enum outcome publish_scan(struct worker *worker,
-                                 struct scan_result *result)
+                                 struct scan_result *result,
+                                 const char *scanned_from)
 {
     struct kafka_delivery delivery;
     struct kafka_delivery *deliveries[] = {&delivery};
@@ -400,7 +470,7 @@ static enum outcome publish_scan(struct worker *worker,
               result->package_count,
               result->finished_at_ms - result->started_at_ms,
               result->status_detail ? result->status_detail : "");
-    return store_result(worker, result);
+    return store_result(worker, result, scanned_from);
 }
 
 /* PARTIAL and INTERNAL_ERROR may pass by themselves (a registry repaired,
@@ -570,7 +640,8 @@ static enum outcome handle_request(struct worker *worker,
     struct scan_result result;
     struct scan_options options;
     enum outcome outcome;
-    char errbuf[512];
+    char errbuf[512], scanned_from[160] = "";
+    int from_shared;
 
     memset(&request, 0, sizeof(request));
     memset(&result, 0, sizeof(result));
@@ -589,7 +660,15 @@ static enum outcome handle_request(struct worker *worker,
         log_write(LOG_ERR, "SCAN", "out of memory starting a scan request=%s",
                   request.request_id);
         outcome = OUTCOME_RETRY;
-    } else if (scan_image(&options, &request, &result) != 0) {
+    } else if ((from_shared = digest_match_take(
+                    worker->state, &request,
+                    worker->config->rescan_interval_s * 1000, &result,
+                    scanned_from, sizeof(scanned_from), errbuf,
+                    sizeof(errbuf))) < 0) {
+        log_write(LOG_ERR, "REDIS", "%s request=%s", errbuf,
+                  request.request_id);
+        outcome = OUTCOME_RETRY;
+    } else if (!from_shared && scan_image(&options, &request, &result) != 0) {
         log_write(LOG_NOTICE, "SCAN",
                   "scan abandoned for shutdown request=%s, it will be "
                   "redelivered",
@@ -598,7 +677,7 @@ static enum outcome handle_request(struct worker *worker,
     } else {
         result.finished_at_ms = clock_now_ms();
         plan_retry(worker, &request, &result);
-        outcome = publish_scan(worker, &result);
+        outcome = publish_scan(worker, &result, scanned_from);
         if (outcome == OUTCOME_DONE && result.next_attempt_at_ms > 0)
             outcome =
                 schedule_retry(worker, &request, result.next_attempt_at_ms);
@@ -678,10 +757,14 @@ static void consume(struct worker *worker)
                 vulndb_reload_request(worker->vulndb);
             }
             vulndb_reload_poll(worker->vulndb);
+            rematch_tick(worker->rematch,
+                         vulndb_reload_current(worker->vulndb));
         }
 
         rd_kafka_poll(worker->producer, 0);
         run_scheduler(worker);
+        if (worker->sweeper != NULL)
+            sweeper_tick(worker->sweeper);
         if (message == NULL)
             continue;
         if (message->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
@@ -790,7 +873,10 @@ static int name_topics(struct worker *worker)
                          sizeof(worker->requests_topic)) != 0 ||
         kafka_topic_name(prefix, KAFKA_TOPIC_SCAN_RESULTS,
                          worker->results_topic,
-                         sizeof(worker->results_topic)) != 0)
+                         sizeof(worker->results_topic)) != 0 ||
+        kafka_topic_name(prefix, KAFKA_TOPIC_IMAGES_REMOVED,
+                         worker->removed_topic,
+                         sizeof(worker->removed_topic)) != 0)
         return -1;
     return 0;
 }
@@ -819,6 +905,31 @@ static int check_credentials(const char *path, char *errbuf, size_t errbuf_size)
     return 0;
 }
 
+/* Checked once, so that a typo fails at start. The files in the folder are
+ * read at each scan, so they may be added or changed while the worker
+ * runs. */
+static int check_credentials_dir(const char *path, char *errbuf,
+                                 size_t errbuf_size)
+{
+    const char *reason = NULL;
+    struct stat info;
+
+    if (path == NULL)
+        return 0;
+    if (stat(path, &info) != 0 || access(path, R_OK | X_OK) != 0)
+        reason = strerror(errno);
+    else if (!S_ISDIR(info.st_mode))
+        reason = "not a folder";
+    if (reason == NULL)
+        return 0;
+
+    snprintf(errbuf, errbuf_size,
+             "cannot use %s as the per-account credentials folder "
+             "(--auth-dir, IMGASSURE_AUTH_DIR): %s",
+             path, reason);
+    return -1;
+}
+
 static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
 {
     const struct worker_config *config = worker->config;
@@ -829,7 +940,9 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         return -1;
     }
     if (check_credentials(config->scan.credentials_file, errbuf, errbuf_size) !=
-        0)
+            0 ||
+        check_credentials_dir(config->scan.credentials_dir, errbuf,
+                              errbuf_size) != 0)
         return -1;
     worker->state =
         image_state_connect(config->redis_url, reason, sizeof(reason));
@@ -861,6 +974,36 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         NULL, errbuf, errbuf_size);
     if (worker->producer == NULL)
         return -1;
+    if (config->sweep_interval_s > 0) {
+        struct sweeper_config sweep = {
+            .redis_url = config->redis_url,
+            .owner = config->worker_id,
+            .producer = worker->producer,
+            .removed_topic = worker->removed_topic,
+            .delivery_timeout_ms = config->delivery_timeout_ms,
+            .interval_ms = config->sweep_interval_s * 1000,
+        };
+
+        worker->sweeper = sweeper_new(&sweep, errbuf, errbuf_size);
+        if (worker->sweeper == NULL)
+            return -1;
+    }
+    if (worker->vulndb != NULL) {
+        struct rematch_config rematch = {
+            .redis_url = config->redis_url,
+            .worker_id = config->worker_id,
+            .producer = worker->producer,
+            .results_topic = worker->results_topic,
+            .requests_topic = worker->requests_topic,
+            .delivery_timeout_ms = config->delivery_timeout_ms,
+        };
+
+        worker->rematch =
+            rematch_new(&rematch, vulndb_reload_current(worker->vulndb), errbuf,
+                        errbuf_size);
+        if (worker->rematch == NULL)
+            return -1;
+    }
     worker->consumer = create_consumer(config, errbuf, errbuf_size);
     if (worker->consumer == NULL)
         return -1;
@@ -875,6 +1018,8 @@ static void stop_worker(struct worker *worker)
         rd_kafka_consumer_close(worker->consumer);
         rd_kafka_destroy(worker->consumer);
     }
+    sweeper_free(worker->sweeper);
+    rematch_free(worker->rematch);
     if (worker->producer != NULL) {
         rd_kafka_flush(worker->producer, 10000);
         rd_kafka_destroy(worker->producer);

@@ -26,6 +26,11 @@ struct worker_config {
      * doubling each time, up to retry_max_attempts in all (1: never). */
     long retry_backoff_s;
     int retry_max_attempts;
+    /* A sighting rescans an image whose last result is older (0: never). */
+    long rescan_interval_s;
+    /* How often the sweeper lease holder walks for expired images (0: this
+     * worker never sweeps). */
+    long sweep_interval_s;
     struct scan_options scan;
     /* OSV records to match against (directory or zip), or NULL. */
     const char *vulndb_path;

@@ -7,11 +7,18 @@ status file of a large image whose packages that database names.
 layer: a gzip-compressed tar layer of many files, whose contents compress
 about as well as a Debian layer's do.
 
+sized-layer: a gzip-compressed tar layer of a given uncompressed size,
+made of 1 MiB files of zeros beside os-release and a dpkg status file, so
+that a scan of it succeeds. It compresses about 1000 to 1, which keeps a
+5 GB layer at about 5 MB on disk; its sha256 before compression (the
+image config's diff_id) is written beside it.
+
 Every output is a pure function of the arguments (fixed seeds, fixed
 times), and is written under a temporary name and renamed when complete.
 """
 
 import argparse
+import hashlib
 import io
 import json
 import math
@@ -275,6 +282,65 @@ def make_layer(args):
     os.rename(partial, args.out)
 
 
+SIZED_FILE_BYTES = 1 << 20
+SIZED_STATUS = b"""Package: base-files
+Status: install ok installed
+Architecture: amd64
+Version: 12.4+deb12u5
+
+"""
+
+
+class HashingWriter:
+    """Pass writes on to a stream and hash them."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.hash = hashlib.sha256()
+
+    def write(self, data):
+        self.hash.update(data)
+        self.stream.write(data)
+
+
+def write_sized_tar(out, total_bytes):
+    """Write the tar stream by hand: tarfile would copy every zero."""
+    os_release = b'PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n' \
+        b'ID=debian\nVERSION_ID="12"\n'
+    for folder in ("etc", "var", "var/lib", "var/lib/dpkg", "data"):
+        out.write(tar_info(folder, tarfile.DIRTYPE).tobuf(tarfile.PAX_FORMAT))
+    for path, data in (("etc/os-release", os_release),
+                       ("var/lib/dpkg/status", SIZED_STATUS)):
+        info = tar_info(path, tarfile.REGTYPE, len(data))
+        out.write(info.tobuf(tarfile.PAX_FORMAT))
+        out.write(data + bytes(-len(data) % tarfile.BLOCKSIZE))
+
+    zeros = bytes(SIZED_FILE_BYTES)
+    for index in range(total_bytes // SIZED_FILE_BYTES):
+        info = tar_info("data/file%06d" % index, tarfile.REGTYPE,
+                        SIZED_FILE_BYTES)
+        out.write(info.tobuf(tarfile.PAX_FORMAT))
+        out.write(zeros)
+    out.write(bytes(2 * tarfile.BLOCKSIZE))
+
+
+def make_sized_layer(args):
+    partial = args.out + ".partial"
+    compressor = shutil.which("igzip") and ["igzip", "-1", "-c"] or \
+        ["gzip", "-1", "-n", "-c"]
+    with open(partial, "wb") as out:
+        process = subprocess.Popen(compressor, stdin=subprocess.PIPE,
+                                   stdout=out)
+        writer = HashingWriter(process.stdin)
+        write_sized_tar(writer, args.bytes)
+        process.stdin.close()
+        if process.wait() != 0:
+            sys.exit("make_inputs: %s failed" % compressor[0])
+    with open(args.out + ".diff_id", "w", encoding="utf-8") as diff_id:
+        diff_id.write("sha256:%s\n" % writer.hash.hexdigest())
+    os.rename(partial, args.out)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
@@ -294,9 +360,17 @@ def main():
                        help="bytes of file contents, before compression")
     layer.add_argument("--out", required=True, help=".tar.gz file to write")
 
+    sized = commands.add_parser("sized-layer",
+                                help="a layer of zeros of a given size")
+    sized.add_argument("--bytes", type=int, required=True,
+                       help="bytes of file contents, before compression")
+    sized.add_argument("--out", required=True, help=".tar.gz file to write")
+
     args = parser.parse_args()
     if args.command == "osv-db":
         make_osv_db(args)
+    elif args.command == "sized-layer":
+        make_sized_layer(args)
     else:
         make_layer(args)
 

@@ -102,8 +102,32 @@ def parse_baseline(text):
     return name, runs, None
 
 
+# Goals on the walk's time over a baseline's time, for the baselines that
+# have one: igzip -dc only decompresses, bsdtar -tf also parses the tar.
+LAYER_TIME_GOALS = {"igzip -dc": ("<=", 1.1), "bsdtar -tf": ("<", 1.0)}
+
+
+def goal_text(value, goal, unit=""):
+    """Return "goal <= 1.1: met" for value against (operator, limit)."""
+    operator, limit = goal
+    met = value <= limit if operator == "<=" else value < limit
+    return "goal %s %g%s: %s" % (operator, limit, unit,
+                                 "met" if met else "NOT met")
+
+
+def merge_layer_runs(paths):
+    """Join bench_layer_walk outputs of one layer: their runs and medians."""
+    runs = [read_json(path) for path in paths]
+    merged = dict(runs[0])
+    for side in ("walk", "raw_inflate", "gzread"):
+        times = [seconds for run in runs for seconds in run[side + "_runs_s"]]
+        merged[side + "_runs_s"] = times
+        merged[side + "_s"] = statistics.median(times)
+    return merged
+
+
 def figure_layer(args):
-    run = read_json(args.input)
+    run = merge_layer_runs(args.input)
     # Every side decompresses the whole stream, so throughputs count its
     # bytes, also those after the tar end marker that the walk leaves out.
     size = run["bytes_inflated"]
@@ -138,14 +162,82 @@ def figure_layer(args):
             continue
         seconds = statistics.median(runs)
         mbps = size / seconds / 1e6
-        part["baselines"].append({
+        baseline = {
             "command": name, "s": seconds, "runs_s": runs,
             "mb_per_s": mbps, "ratio": walk_mbps / mbps,
-            "ratio_meaning": "walk throughput / baseline throughput"})
-        print("layer walk %s: %.0f MB/s vs %s %.0f MB/s -> %.2fx" %
-              (args.label, walk_mbps, name, mbps, walk_mbps / mbps))
+            "ratio_meaning": "walk throughput / baseline throughput",
+            "time_ratio": run["walk_s"] / seconds}
+        goal = ""
+        if name in LAYER_TIME_GOALS:
+            baseline["time_ratio_goal"] = "%s %g" % LAYER_TIME_GOALS[name]
+            goal = "; walk time %.2fx, %s" % (
+                baseline["time_ratio"],
+                goal_text(baseline["time_ratio"], LAYER_TIME_GOALS[name]))
+        part["baselines"].append(baseline)
+        print("layer walk %s: %.0f MB/s vs %s %.0f MB/s -> %.2fx%s" %
+              (args.label, walk_mbps, name, mbps, walk_mbps / mbps, goal))
     if args.note:
         part["note"] = args.note
+    write_part(args.out, part)
+
+
+def figure_rescan(args):
+    run = read_json(args.input)
+    ratio = run["cached_s"] / run["uncached_s"]
+    part = {
+        "figure": "cached_rescan",
+        "image": args.label,
+        "status": run["status"],
+        "rescan_status": run["rescan_status"],
+        "uncached_s": run["uncached_s"],
+        "uncached_runs_s": run["uncached_runs_s"],
+        "cached_s": run["cached_s"],
+        "cached_runs_s": run["cached_runs_s"],
+        "uncached_blob_bytes": run["uncached_blob_bytes"],
+        "cached_blob_bytes": run["cached_blob_bytes"],
+        "ratio": ratio,
+        "ratio_meaning": "scan_image() time from the layer cache / time "
+                         "of the first, uncached scan",
+        "goals": {"ratio": "<= 0.01", "cached_blob_bytes": "0",
+                  "cached_s": "< 0.005"},
+    }
+    print("rescan %s: %s cached vs %s uncached -> %.4fx (%s)" %
+          (args.label, duration(run["cached_s"]), duration(run["uncached_s"]),
+           ratio, goal_text(ratio, ("<=", 0.01))))
+    print("rescan %s: %d blob bytes fetched from the cache vs %d uncached "
+          "(goal 0: %s)" %
+          (args.label, run["cached_blob_bytes"], run["uncached_blob_bytes"],
+           "met" if run["cached_blob_bytes"] == 0 else "NOT met"))
+    print("rescan %s: %s from the cache (%s)" %
+          (args.label, duration(run["cached_s"]),
+           goal_text(run["cached_s"] * 1e3, ("<", 5), " ms")))
+    if run["status"] != run["rescan_status"]:
+        print("rescan %s: warning: statuses differ: %s then %s" %
+              (args.label, run["status"], run["rescan_status"]))
+    write_part(args.out, part)
+
+
+def figure_memory(args):
+    small, large = read_json(args.small), read_json(args.large)
+    ratio = large["max_rss_bytes"] / small["max_rss_bytes"]
+    part = {
+        "figure": "scan_memory",
+        "small_image": args.small_label,
+        "large_image": args.large_label,
+        "small": small,
+        "large": large,
+        "ratio": ratio,
+        "ratio_meaning": "peak RSS scanning the large image / peak RSS "
+                         "scanning the small one, each in a new process",
+        "goal": "<= 1.1",
+    }
+    print("scan memory: %.1f MiB peak RSS for %s vs %.1f MiB for %s -> "
+          "%.2fx (%s)" %
+          (large["max_rss_bytes"] / 2**20, args.large_label,
+           small["max_rss_bytes"] / 2**20, args.small_label, ratio,
+           goal_text(ratio, ("<=", 1.1))))
+    print("scan memory: %s scanned in %s (%s)" %
+          (args.large_label, duration(large["scan_s"]), large["status"]))
     write_part(args.out, part)
 
 
@@ -204,8 +296,11 @@ def main():
     db = commands.add_parser("db", help="bench_vulndb's output")
     match = commands.add_parser("match", help="bench_match's output")
     layer = commands.add_parser("layer", help="bench_layer_walk's output")
-    for command in (db, match, layer):
+    for command in (db, match):
         command.add_argument("--input", required=True)
+    layer.add_argument("--input", required=True, action="append",
+                       help="bench_layer_walk output, repeatable")
+    for command in (db, match, layer):
         command.add_argument("--out", required=True, help="part to write")
     db.add_argument("--label", required=True, help="the database's name")
     layer.add_argument("--label", required=True, help="the layer's name")
@@ -213,9 +308,22 @@ def main():
                        help="NAME=NS,NS,... or NAME=skip:REASON")
     layer.add_argument("--note", help="what limits this figure")
 
+    rescan = commands.add_parser("rescan", help="bench_scan rescan's output")
+    rescan.add_argument("--input", required=True)
+    rescan.add_argument("--label", required=True, help="the image's name")
+    rescan.add_argument("--out", required=True, help="part to write")
+
+    memory = commands.add_parser("memory", help="two bench_scan memory runs")
+    memory.add_argument("--small", required=True)
+    memory.add_argument("--small-label", required=True)
+    memory.add_argument("--large", required=True)
+    memory.add_argument("--large-label", required=True)
+    memory.add_argument("--out", required=True, help="part to write")
+
     skip = commands.add_parser("skip", help="a figure that could not run")
     skip.add_argument("--figure", required=True,
-                      choices=["db_load", "match", "layer_walk"])
+                      choices=["db_load", "match", "layer_walk",
+                               "cached_rescan", "scan_memory"])
     skip.add_argument("--label", required=True, help="the line's name")
     skip.add_argument("--reason", required=True)
     skip.add_argument("--out", required=True)
@@ -226,6 +334,7 @@ def main():
 
     args = parser.parse_args()
     handlers = {"db": figure_db, "match": figure_match, "layer": figure_layer,
+                "rescan": figure_rescan, "memory": figure_memory,
                 "skip": figure_skip, "merge": merge}
     handlers[args.command](args)
     sys.stdout.flush()

@@ -1,8 +1,11 @@
 #!/bin/bash
 # Runs the benchmarks that `make bench` prints, after make has built the
-# programs: vulnerability database load, matching per image and layer
-# walk throughput, each against a baseline timed in the same run. Prints
-# one line per figure and writes them all to BUILD_DIR/results.json.
+# programs: vulnerability database load, matching per image, layer walk
+# throughput, a rescan from the layer cache and peak memory by image size,
+# each against a baseline measured in the same run. Prints one line per
+# figure and writes them all to BUILD_DIR/results.json. The scan figures
+# start redis-server and docker-registry on free loopback ports
+# (dev/stack.sh) and stop them on exit.
 # Nothing here asserts a time: a program fails only when its work fails.
 set -euo pipefail
 
@@ -21,6 +24,9 @@ Environment:
   IMGASSURE_BENCH_PACKAGES  packages of the synthetic inventory (5000)
   IMGASSURE_BENCH_LAYER_MB  file contents of the synthetic layer, in
                             10^6 bytes before compression (500)
+  IMGASSURE_BENCH_SMALL_MB  uncompressed size of the small image of the
+                            memory figure, in 10^6 bytes (50)
+  IMGASSURE_BENCH_LARGE_MB  the same for the large image (5000)
 EOF
 }
 
@@ -39,6 +45,8 @@ image_cache=${IMGASSURE_IMAGE_CACHE:-.cache/images}
 records=${IMGASSURE_BENCH_RECORDS:-50000}
 packages=${IMGASSURE_BENCH_PACKAGES:-5000}
 layer_mb=${IMGASSURE_BENCH_LAYER_MB:-500}
+small_mb=${IMGASSURE_BENCH_SMALL_MB:-50}
+large_mb=${IMGASSURE_BENCH_LARGE_MB:-5000}
 
 programs=$build/bench
 data=$build/data
@@ -56,12 +64,14 @@ die() {
     exit 1
 }
 
-for program in bench_vulndb bench_match bench_layer_walk; do
+for program in bench_vulndb bench_match bench_layer_walk bench_scan; do
     [ -x "$programs/$program" ] ||
         die "$programs/$program is missing; run make bench"
 done
 rm -rf "$parts"
 mkdir -p "$data" "$parts"
+stack=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-bench.XXXXXX")
+trap 'dev/stack.sh stop "$stack" > /dev/null 2>&1 || true; rm -rf "$stack"' EXIT
 
 # Installs the Debian package that provides a baseline command when it is
 # missing and this is root. Returns 1, with the reason on stdout, when the
@@ -140,6 +150,24 @@ if [ "$(cat "$synthetic_layer.stamp" 2> /dev/null)" != "$stamp" ]; then
     echo "$stamp" > "$synthetic_layer.stamp"
 fi
 
+# Layers of zeros for the memory figure: about 1000 to 1 compressed, so
+# even the large one takes a few MB of disk.
+sized_layer() {
+    local mb=$1 layer=$data/sized-$1mb.tar.gz
+    local stamp
+    stamp=$(input_stamp sized-layer "$mb")
+    if [ "$(cat "$layer.stamp" 2> /dev/null)" != "$stamp" ]; then
+        say "generating $layer"
+        rm -f "$layer.stamp"
+        "$python" tests/bench/make_inputs.py sized-layer \
+            --bytes "$((mb * 1000000))" --out "$layer"
+        echo "$stamp" > "$layer.stamp"
+    fi
+    echo "$layer"
+}
+small_layer=$(sized_layer "$small_mb")
+large_layer=$(sized_layer "$large_mb")
+
 # The demo image's layer: the largest blob of its OCI layout.
 demo_blobs=$image_cache/debian-bookworm-minbase/blobs/sha256
 demo_layer=""
@@ -188,26 +216,30 @@ if [ -n "$igzip_missing" ]; then
 decompression baselines: $igzip_missing")
 fi
 
-# Times one layer: the walk and the zlib baselines, then each program
-# baseline, five times each.
+# Times one layer in 5 rounds. Each round runs the walk with its zlib
+# baselines, then each program baseline once, so that a change in the
+# load of a shared machine reaches every side alike.
 bench_layer() {
     local label=$1 layer=$2 out=$3
-    local baselines=()
+    local zcat_times="" igzip_times="skip:$igzip_missing"
+    local bsdtar_times="skip:$bsdtar_missing" inputs=() round
 
-    "$programs/bench_layer_walk" "$layer" 5 > "$out.raw"
-    baselines+=(--baseline "zcat=$(time_command 5 zcat "$layer")")
-    local times="skip:$igzip_missing"
-    if [ -z "$igzip_missing" ]; then
-        times=$(time_command 5 igzip -dc "$layer")
-    fi
-    baselines+=(--baseline "igzip -dc=$times")
-    times="skip:$bsdtar_missing"
-    if [ -z "$bsdtar_missing" ]; then
-        times=$(time_command 5 bsdtar -tf "$layer")
-    fi
-    baselines+=(--baseline "bsdtar -tf=$times")
-    "$python" "$report" layer --input "$out.raw" --label "$label" \
-        --out "$out" "${baselines[@]}" "${note[@]}"
+    [ -z "$igzip_missing" ] && igzip_times=""
+    [ -z "$bsdtar_missing" ] && bsdtar_times=""
+    for round in 1 2 3 4 5; do
+        "$programs/bench_layer_walk" "$layer" 1 > "$out.$round.raw"
+        inputs+=(--input "$out.$round.raw")
+        zcat_times+=${zcat_times:+,}$(time_command 1 zcat "$layer")
+        if [ -z "$igzip_missing" ]; then
+            igzip_times+=${igzip_times:+,}$(time_command 1 igzip -dc "$layer")
+        fi
+        if [ -z "$bsdtar_missing" ]; then
+            bsdtar_times+=${bsdtar_times:+,}$(time_command 1 bsdtar -tf "$layer")
+        fi
+    done
+    "$python" "$report" layer "${inputs[@]}" --label "$label" --out "$out" \
+        --baseline "zcat=$zcat_times" --baseline "igzip -dc=$igzip_times" \
+        --baseline "bsdtar -tf=$bsdtar_times" "${note[@]}"
 }
 
 if [ -n "$demo_layer" ]; then
@@ -219,6 +251,57 @@ else
 fi
 bench_layer "synthetic-${layer_mb}mb" "$synthetic_layer" \
     "$parts/4-layer_synthetic.json"
+
+# ---- Scans through a registry ------------------------------------------
+
+stack_missing=""
+if ! dev/stack.sh start "$stack" redis registry > "$stack/start.log" 2>&1; then
+    stack_missing="dev/stack.sh could not start redis and docker-registry: \
+$(tail -n 3 "$stack/start.log" | tr '\n' ' ')"
+fi
+
+if [ -n "$stack_missing" ]; then
+    "$python" "$report" skip --figure cached_rescan --label "rescan" \
+        --reason "$stack_missing" --out "$parts/5-rescan.json"
+elif [ -z "$demo_layer" ]; then
+    "$python" "$report" skip --figure cached_rescan --label "rescan demo" \
+        --reason "$demo_blobs not found (make image builds it)" \
+        --out "$parts/5-rescan.json"
+else
+    # shellcheck source=/dev/null
+    . "$stack/env"
+    dev/push-image.sh "$IMGASSURE_REGISTRY" bench/debian:bookworm \
+        > "$stack/push.log" 2>&1 || die "pushing the demo image failed: \
+$(tail -n 3 "$stack/push.log")"
+    "$programs/bench_scan" rescan "$IMGASSURE_REGISTRY" bench/debian \
+        bookworm "$IMGASSURE_REDIS_URL" 5 > "$parts/rescan.raw" \
+        2> "$stack/rescan.log" || die "bench_scan rescan failed: \
+$(tail -n 3 "$stack/rescan.log")"
+    "$python" "$report" rescan --input "$parts/rescan.raw" --label demo \
+        --out "$parts/5-rescan.json"
+fi
+
+# Each image is scanned in a process of its own, so that each peak
+# resident set size is that image's alone.
+if [ -n "$stack_missing" ]; then
+    "$python" "$report" skip --figure scan_memory --label "scan memory" \
+        --reason "$stack_missing" --out "$parts/6-memory.json"
+else
+    # shellcheck source=/dev/null
+    . "$stack/env"
+    for mb in "$small_mb" "$large_mb"; do
+        "$python" tests/bench/push_image.py "$IMGASSURE_REGISTRY" \
+            bench/sized "${mb}mb" "$data/sized-${mb}mb.tar.gz" > /dev/null
+        "$programs/bench_scan" memory "$IMGASSURE_REGISTRY" bench/sized \
+            "${mb}mb" "$IMGASSURE_REDIS_URL" > "$parts/memory-$mb.raw" \
+            2> "$stack/memory-$mb.log" || die "bench_scan memory failed: \
+$(tail -n 3 "$stack/memory-$mb.log")"
+    done
+    "$python" "$report" memory \
+        --small "$parts/memory-$small_mb.raw" --small-label "${small_mb} MB" \
+        --large "$parts/memory-$large_mb.raw" --large-label "${large_mb} MB" \
+        --out "$parts/6-memory.json"
+fi
 
 OPTFLAGS=${OPTFLAGS:-} "$python" "$report" merge --out "$build/results.json" \
     "$parts"/[0-9]*.json

@@ -383,7 +383,6 @@ keep_worker_result() {
     stop_worker
 }
 
-# Needs a worker that records seen sets (imgassure:{A}:seen:ENV).
 test_worker_seen_image_is_listed_and_requestable() {
     local digest output deadline
     digest=$(sha 41)
@@ -438,13 +437,7 @@ start_worker_with_sighting || {
     exit 1
 }
 
-# TODO(seen sets): run this test unconditionally once the worker records
-# seen sets and the environments hash.
-if grep -q '"environments"' worker/image_state.c; then
-    run_test test_worker_seen_image_is_listed_and_requestable
-else
-    echo "skip test_worker_seen_image_is_listed_and_requestable: the worker does not record seen sets yet"
-fi
+run_test test_worker_seen_image_is_listed_and_requestable
 keep_worker_result
 run_test test_quota_accepts_200_of_300_concurrent
 run_test test_request_scan_refusals

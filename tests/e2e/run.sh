@@ -275,7 +275,10 @@ test_help_lists_every_option_with_default() {
         grep -q -- "--brokers" "$state_dir/help.txt" || fail "$command --help lacks --brokers"
         grep -q "default:" "$state_dir/help.txt" || fail "$command --help shows no defaults"
     done
-    "$build_dir/imgassure-worker" --help | grep -q "IMGASSURE_REDIS_URL" ||
+    # Through a file: grep -q on a pipe would stop reading early and the
+    # worker, still writing its help, would die of SIGPIPE.
+    "$build_dir/imgassure-worker" --help >"$state_dir/help.txt" || return 1
+    grep -q "IMGASSURE_REDIS_URL" "$state_dir/help.txt" ||
         fail "worker --help lacks IMGASSURE_REDIS_URL"
 }
 
@@ -404,6 +407,75 @@ assert result["package_count"] == 0, result["package_count"]
 EOF
 }
 
+# Prints the bytes the registry served for blob GET requests in its log
+# after byte offset $1, and how many such requests there were.
+registry_blob_bytes_since() {
+    tail -c "+$(($1 + 1))" "$state_dir/logs/registry.log" | /usr/bin/python3 -c '
+import re, sys
+requests = served = 0
+for line in sys.stdin:
+    if "response completed" not in line or "http.request.method=GET" not in line:
+        continue
+    if not re.search(r"http\.request\.uri=\"?/v2/[^ ]*/blobs/", line):
+        continue
+    requests += 1
+    written = re.search(r"http\.response\.written=(\d+)", line)
+    served += int(written.group(1)) if written else 0
+print(served, requests)'
+}
+
+# Prints the packages and findings of a result read from standard input,
+# one sorted line each.
+inventory_summary() {
+    /usr/bin/python3 -c '
+import json, sys
+result = json.load(sys.stdin)
+print(sorted((p["name"], p["version"]) for p in result["packages"]))
+print(sorted((f["id"], f["package"]) for f in result["findings"]))'
+}
+
+# The first test scanned the demo image with an empty layer cache, so a
+# new scan of it must come from the cache: no blob byte is downloaded,
+# and packages and findings are those of the first scan. A damaged entry
+# is read from the registry again and replaced.
+test_cached_rescan_downloads_no_blob() {
+    local offset fetched expected key
+
+    wait_for_status e2e-first prod SCANNED || return 1
+    expected=$(inventory_summary <"$state_dir/wanted.json") || return 1
+
+    offset=$(stat -c %s "$state_dir/logs/registry.log")
+    scan_on_demand e2e-cached >"$state_dir/cached.json" || return 1
+    fetched=$(registry_blob_bytes_since "$offset") || return 1
+    [ "$fetched" = "0 0" ] ||
+        fail "the cached rescan downloaded blobs (bytes, requests): $fetched"
+    [ "$(inventory_summary <"$state_dir/cached.json")" = "$expected" ] ||
+        fail "the cached rescan found other packages or findings"
+
+    key=$(redis-cli -u "$IMGASSURE_REDIS_URL" --scan --pattern 'imgassure:layer:*' |
+        head -n 1)
+    [ -n "$key" ] || fail "no imgassure:layer:* key in Redis"
+    [ "$(redis-cli -u "$IMGASSURE_REDIS_URL" TTL "$key")" -gt 0 ] ||
+        fail "$key has no expiry"
+    redis-cli -u "$IMGASSURE_REDIS_URL" SETRANGE "$key" 30 "damaged" >/dev/null || return 1
+
+    offset=$(stat -c %s "$state_dir/logs/registry.log")
+    scan_on_demand e2e-damaged >"$state_dir/damaged.json" || return 1
+    fetched=$(registry_blob_bytes_since "$offset") || return 1
+    [ "${fetched% *}" -gt 0 ] ||
+        fail "a damaged cache entry was trusted: no blob was downloaded"
+    [ "$(inventory_summary <"$state_dir/damaged.json")" = "$expected" ] ||
+        fail "the rescan after damage found other packages or findings"
+    cat "$state_dir"/worker-*.log | grep -q "cached analysis not used" ||
+        fail "no warning about the damaged entry in the worker logs"
+
+    offset=$(stat -c %s "$state_dir/logs/registry.log")
+    scan_on_demand e2e-repaired >/dev/null || return 1
+    fetched=$(registry_blob_bytes_since "$offset") || return 1
+    [ "$fetched" = "0 0" ] ||
+        fail "the damaged entry was not replaced (bytes, requests): $fetched"
+}
+
 echo "building and pushing the test image"
 dev/build-image.sh >"$state_dir/build-image.log" 2>&1 || {
     tail -n 20 "$state_dir/build-image.log"
@@ -443,6 +515,7 @@ if [ -d "$fixtures/osv" ]; then
 else
     echo "skip test_debian_findings_match_the_database: no $fixtures/osv (set IMGASSURE_FIXTURES)"
 fi
+run_test test_cached_rescan_downloads_no_blob
 run_test test_seen_again_does_not_rescan
 if [ -f "$fixtures/images/docker-save/alpine-3.10.tar.gz" ]; then
     run_test test_alpine_image_scanned_with_apk_packages

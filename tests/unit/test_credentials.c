@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "credentials.h"
@@ -414,6 +415,78 @@ static void caps_key_length(void **state)
     credentials_free(credentials);
 }
 
+/* An account with a file of its own uses it, and not the shared file. */
+static void account_file_wins_over_shared_file(void **state)
+{
+    char path[512], errbuf[256], expected[512];
+
+    (void)state;
+    write_temp("acme.json", "{}", 2);
+    assert_int_equal(credentials_choose_file(temp_dir, "acme", "/shared.json",
+                                             path, sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     0);
+    snprintf(expected, sizeof(expected), "%s/acme.json", temp_dir);
+    assert_string_equal(path, expected);
+}
+
+static void account_without_file_falls_back(void **state)
+{
+    char path[512], errbuf[256];
+
+    (void)state;
+    assert_int_equal(credentials_choose_file(temp_dir, "globex", "/shared.json",
+                                             path, sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     0);
+    assert_string_equal(path, "/shared.json");
+
+    /* Without a shared file, the account pulls anonymously. */
+    assert_int_equal(credentials_choose_file(temp_dir, "globex", NULL, path,
+                                             sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     0);
+    assert_string_equal(path, "");
+
+    assert_int_equal(credentials_choose_file(NULL, "acme", "/shared.json", path,
+                                             sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     0);
+    assert_string_equal(path, "/shared.json");
+}
+
+static void account_not_a_file_name_is_rejected(void **state)
+{
+    char path[512], errbuf[256];
+
+    (void)state;
+    assert_int_equal(credentials_choose_file(temp_dir, "../acme", NULL, path,
+                                             sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     -1);
+    assert_non_null(strstr(errbuf, "cannot name a credentials file"));
+    assert_int_equal(credentials_choose_file(temp_dir, "", NULL, path,
+                                             sizeof(path), errbuf,
+                                             sizeof(errbuf)),
+                     -1);
+}
+
+/* A folder where the file should be is a mistake to report, not a reason
+ * to fall back to the shared secrets. */
+static void account_path_folder_is_rejected(void **state)
+{
+    char path[512], errbuf[256], folder[512];
+
+    (void)state;
+    snprintf(folder, sizeof(folder), "%s/initech.json", temp_dir);
+    assert_int_equal(mkdir(folder, 0700), 0);
+    assert_int_equal(credentials_choose_file(temp_dir, "initech",
+                                             "/shared.json", path, sizeof(path),
+                                             errbuf, sizeof(errbuf)),
+                     -1);
+    assert_non_null(strstr(errbuf, "not a regular file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -434,6 +507,10 @@ int main(void)
         cmocka_unit_test(caps_file_size_at_1_mib),
         cmocka_unit_test(caps_secret_length),
         cmocka_unit_test(caps_key_length),
+        cmocka_unit_test(account_file_wins_over_shared_file),
+        cmocka_unit_test(account_without_file_falls_back),
+        cmocka_unit_test(account_not_a_file_name_is_rejected),
+        cmocka_unit_test(account_path_folder_is_rejected),
     };
 
     return cmocka_run_group_tests(tests, make_temp_dir, remove_temp_dir);

@@ -22,6 +22,7 @@
 
 #include "dpkg.h"
 #include "layer_walk.h"
+#include "manifest.h"
 #include "os_release.h"
 #include "rootfs.h"
 
@@ -1060,6 +1061,284 @@ static void layer_over_byte_limit_is_too_large(void **state)
 
 /* Writes the path of a fixture into out, or skips the test when the
  * fixtures are not there. */
+/* Each tar layer media type of the OCI and Docker specifications, with the
+ * compression it names: the manifest check accepts it and the walk reads
+ * it (compression is detected from the stream, not from the type). */
+static void layers_in_every_media_type_are_walked(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *media_type;
+        enum tar_compression compression;
+    } cases[] = {
+        {"application/vnd.oci.image.layer.v1.tar", TAR_PLAIN},
+        {"application/vnd.oci.image.layer.v1.tar+gzip", TAR_GZIP},
+        {"application/vnd.oci.image.layer.v1.tar+zstd", TAR_ZSTD},
+        {"application/vnd.docker.image.rootfs.diff.tar", TAR_PLAIN},
+        {"application/vnd.docker.image.rootfs.diff.tar.gzip", TAR_GZIP},
+        {"application/vnd.docker.image.rootfs.diff.tar.zstd", TAR_ZSTD},
+    };
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char body[1024], errbuf[256] = "";
+        struct manifest *manifest = NULL;
+        snprintf(body, sizeof(body),
+                 "{\"schemaVersion\":2,\"mediaType\":"
+                 "\"application/vnd.oci.image.manifest.v1+json\","
+                 "\"config\":{\"mediaType\":"
+                 "\"application/vnd.oci.image.config.v1+json\",\"digest\":"
+                 "\"sha256:%064d\",\"size\":2},\"layers\":[{\"mediaType\":"
+                 "\"%s\",\"digest\":\"sha256:%064d\",\"size\":100}]}",
+                 0, cases[i].media_type, 1);
+        if (manifest_parse(body, strlen(body), NULL, &manifest, errbuf,
+                           sizeof(errbuf)) != 0)
+            fail_msg("%s: %s", cases[i].media_type, errbuf);
+        if (manifest_check_image(manifest, errbuf, sizeof(errbuf)) != 0)
+            fail_msg("%s: %s", cases[i].media_type, errbuf);
+        manifest_free(manifest);
+
+        struct rootfs *fs = rootfs_new(NULL);
+        assert_non_null(fs);
+        struct tar tar;
+        tar_begin(&tar, TAR_PAX, cases[i].compression);
+        tar_file(&tar, "etc/os-release", "ID=debian\n");
+        tar_file(&tar, "var/lib/dpkg/status", "Package: a\n");
+        apply_layer(fs, &tar, NULL);
+        assert_file(fs, "etc/os-release", "ID=debian\n");
+        assert_file(fs, "var/lib/dpkg/status", "Package: a\n");
+        rootfs_free(fs);
+    }
+}
+
+static size_t count_dpkg_packages(const struct rootfs *fs)
+{
+    struct installed_package *packages = NULL;
+    size_t count = 0;
+    char errbuf[256] = "";
+
+    if (dpkg_inventory_from_rootfs(fs, &packages, &count, errbuf,
+                                   sizeof(errbuf)) != DPKG_INVENTORY_OK)
+        fail_msg("no dpkg inventory: %s", errbuf);
+    dpkg_packages_free(packages, count);
+    return count;
+}
+
+#define STATUS_STANZA                                                          \
+    "Package: tzdata\nStatus: install ok installed\nVersion: 2024a-0\n"        \
+    "Architecture: all\n"
+
+/* tar stores the first path of a linked file as the file. A sorted writer
+ * puts var/backups before var/lib, and status-old may come first in
+ * directory order. The package database must still be found. */
+static void hard_linked_dpkg_status_is_kept(void **state)
+{
+    (void)state;
+    static const char *const first_paths[] = {
+        "var/backups/dpkg.status.0",
+        "var/lib/dpkg/status-old",
+    };
+    static const enum tar_format formats[] = {TAR_PAX, TAR_GNU, TAR_USTAR};
+
+    for (size_t p = 0; p < 2; p++) {
+        for (size_t f = 0; f < 3; f++) {
+            struct rootfs *fs = rootfs_new(NULL);
+            assert_non_null(fs);
+            struct tar tar;
+            tar_begin(&tar, formats[f], TAR_GZIP);
+            tar_file(&tar, first_paths[p], STATUS_STANZA);
+            tar_hardlink(&tar, "var/lib/dpkg/status", first_paths[p]);
+            tar_file(&tar, "etc/os-release", "ID=debian\n");
+            struct layer_walk_stats stats;
+            apply_layer(fs, &tar, &stats);
+
+            assert_file(fs, "var/lib/dpkg/status", STATUS_STANZA);
+            assert_int_equal(stats.unresolved_links, 0);
+            assert_int_equal(count_dpkg_packages(fs), 1);
+            rootfs_free(fs);
+        }
+    }
+}
+
+static void hard_linked_apk_database_is_kept(void **state)
+{
+    struct rootfs *fs = *state;
+    struct tar tar;
+    const char *database = "C:Q1abc=\nP:musl\nV:1.2.4-r2\n\n";
+
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_file(&tar, "etc/apk/backup-installed", database);
+    tar_hardlink(&tar, "lib/apk/db/installed", "etc/apk/backup-installed");
+    struct layer_walk_stats stats;
+    apply_layer(fs, &tar, &stats);
+
+    assert_file(fs, "lib/apk/db/installed", database);
+    assert_int_equal(stats.unresolved_links, 0);
+}
+
+/* A file kept only because a link might name it must not fail the layer
+ * when it is over the limit. The link is then counted as unresolved. */
+static void database_lookalike_over_limit_stays_unkept(void **state)
+{
+    (void)state;
+    struct rootfs *fs = fs_with_limits(set_small_file_limit);
+    char big[256];
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    memcpy(big, "Package: ", strlen("Package: "));
+
+    struct tar tar;
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_file(&tar, "var/backups/dpkg.status.0", big);
+    tar_hardlink(&tar, "var/lib/dpkg/status", "var/backups/dpkg.status.0");
+    struct layer_walk_stats stats;
+    apply_layer(fs, &tar, &stats);
+
+    assert_absent(fs, "var/lib/dpkg/status");
+    assert_int_equal(stats.unresolved_links, 1);
+    rootfs_free(fs);
+}
+
+/* Builds a folder path of more than 120 bytes, over ustar's 100-byte name
+ * field, so tar needs a PAX header, a GNU long name or the ustar prefix. */
+static void long_folder(char *out, size_t size, const char *leaf)
+{
+    snprintf(out, size, "opt/%s/%s/%s/%s",
+             "a-folder-name-of-forty-bytes-in-length-1",
+             "a-folder-name-of-forty-bytes-in-length-2",
+             "a-folder-name-of-forty-bytes-in-length-3", leaf);
+}
+
+static void whiteouts_in_every_tar_format(void **state)
+{
+    (void)state;
+    static const enum tar_format formats[] = {TAR_PAX, TAR_GNU, TAR_USTAR};
+
+    for (size_t f = 0; f < 3; f++) {
+        char dir[256], file_path[320], whiteout[320], opaque[320], kept[320];
+        long_folder(dir, sizeof(dir), "etc");
+        snprintf(file_path, sizeof(file_path), "%s/os-release", dir);
+        snprintf(whiteout, sizeof(whiteout), "%s/.wh.os-release", dir);
+        long_folder(dir, sizeof(dir), "dpkg");
+        snprintf(kept, sizeof(kept), "%s/status", dir);
+        snprintf(opaque, sizeof(opaque), "%s/.wh..wh..opq", dir);
+        assert_true(strlen(whiteout) > 100);
+
+        struct rootfs *fs = rootfs_new(NULL);
+        assert_non_null(fs);
+        struct tar tar;
+        tar_begin(&tar, formats[f], TAR_GZIP);
+        tar_file(&tar, file_path, "ID=lower\n");
+        tar_file(&tar, kept, "Package: lower\n");
+        apply_layer(fs, &tar, NULL);
+        assert_file(fs, file_path, "ID=lower\n");
+
+        tar_begin(&tar, formats[f], TAR_GZIP);
+        tar_file(&tar, whiteout, "");
+        tar_file(&tar, opaque, "");
+        struct layer_walk_stats stats;
+        apply_layer(fs, &tar, &stats);
+
+        assert_absent(fs, file_path);
+        assert_absent(fs, kept);
+        assert_int_equal(stats.whiteouts, 2);
+        rootfs_free(fs);
+    }
+}
+
+static void tar_special(struct tar *tar, const char *path, unsigned int type,
+                        const char *xattr_name)
+{
+    struct archive_entry *entry = archive_entry_new();
+    assert_non_null(entry);
+
+    archive_entry_set_pathname(entry, path);
+    archive_entry_set_filetype(entry, type);
+    archive_entry_set_perm(entry, 0755);
+    archive_entry_set_rdev(entry, 0);
+    if (xattr_name)
+        archive_entry_xattr_add_entry(entry, xattr_name, "y", 1);
+    assert_int_equal(archive_write_header(tar->archive, entry), ARCHIVE_OK);
+    archive_entry_free(entry);
+}
+
+/* overlayfs's own whiteout, a character device 0/0, deletes the lower
+ * file. */
+static void overlay_whiteout_device_deletes_lower(void **state)
+{
+    struct rootfs *fs = *state;
+    struct tar tar;
+
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_file(&tar, "etc/os-release", "ID=lower\n");
+    tar_file(&tar, "usr/lib/os-release", "ID=fallback\n");
+    apply_layer(fs, &tar, NULL);
+
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_special(&tar, "etc/os-release", AE_IFCHR, NULL);
+    struct layer_walk_stats stats;
+    apply_layer(fs, &tar, &stats);
+
+    assert_absent(fs, "etc/os-release");
+    assert_file(fs, "usr/lib/os-release", "ID=fallback\n");
+    assert_int_equal(stats.whiteouts, 1);
+}
+
+/* A folder whose PAX header carries overlayfs's opaque attribute hides
+ * what lower layers have in it, as .wh..wh..opq would. */
+static void overlay_opaque_xattr_hides_lower_entries(void **state)
+{
+    static const char *const names[] = {"trusted.overlay.opaque",
+                                        "user.overlay.opaque"};
+
+    (void)state;
+    for (size_t i = 0; i < 2; i++) {
+        struct rootfs *fs = rootfs_new(NULL);
+        assert_non_null(fs);
+        struct tar tar;
+        tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+        tar_file(&tar, "var/lib/dpkg/status.d/old", "Package: old\n");
+        tar_file(&tar, "var/lib/dpkg/status", "Package: a\n");
+        apply_layer(fs, &tar, NULL);
+
+        tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+        tar_special(&tar, "var/lib/dpkg/status.d", AE_IFDIR, names[i]);
+        tar_file(&tar, "var/lib/dpkg/status.d/new", "Package: new\n");
+        struct layer_walk_stats stats;
+        apply_layer(fs, &tar, &stats);
+
+        assert_absent(fs, "var/lib/dpkg/status.d/old");
+        assert_file(fs, "var/lib/dpkg/status.d/new", "Package: new\n");
+        assert_file(fs, "var/lib/dpkg/status", "Package: a\n");
+        assert_int_equal(stats.whiteouts, 1);
+        rootfs_free(fs);
+    }
+}
+
+/* Two folder links that name each other: a lookup through them ends as a
+ * loop, not a hang or a crash. */
+static void symlinked_folder_loop_is_detected(void **state)
+{
+    struct rootfs *fs = *state;
+    struct tar tar;
+
+    tar_begin(&tar, TAR_PAX, TAR_PLAIN);
+    tar_symlink(&tar, "var/lib/dpkg", "dpkg-real");
+    tar_symlink(&tar, "var/lib/dpkg-real", "/var/lib/dpkg");
+    apply_layer(fs, &tar, NULL);
+
+    const struct rootfs_file *file = NULL;
+    assert_int_equal(rootfs_resolve(fs, "var/lib/dpkg/status", &file),
+                     ROOTFS_LOOKUP_LOOP);
+
+    struct installed_package *packages = NULL;
+    size_t count = 0;
+    char errbuf[256] = "";
+    assert_int_not_equal(dpkg_inventory_from_rootfs(fs, &packages, &count,
+                                                    errbuf, sizeof(errbuf)),
+                         DPKG_INVENTORY_OK);
+    assert_null(packages);
+}
+
 static void fixture_path(char *out, size_t size, const char *relative)
 {
     const char *root = getenv("IMGASSURE_FIXTURES");
@@ -1231,6 +1510,17 @@ int main(void)
 
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(keeps_scanner_files_in_every_format),
+        cmocka_unit_test(layers_in_every_media_type_are_walked),
+        cmocka_unit_test(hard_linked_dpkg_status_is_kept),
+        cmocka_unit_test(database_lookalike_over_limit_stays_unkept),
+        cmocka_unit_test(whiteouts_in_every_tar_format),
+        cmocka_unit_test(overlay_opaque_xattr_hides_lower_entries),
+        cmocka_unit_test_setup_teardown(hard_linked_apk_database_is_kept,
+                                        fs_setup, fs_teardown),
+        cmocka_unit_test_setup_teardown(overlay_whiteout_device_deletes_lower,
+                                        fs_setup, fs_teardown),
+        cmocka_unit_test_setup_teardown(symlinked_folder_loop_is_detected,
+                                        fs_setup, fs_teardown),
         cmocka_unit_test_setup_teardown(reads_a_layer_from_a_regular_file,
                                         fs_setup, fs_teardown),
         cmocka_unit_test_setup_teardown(whiteout_deletes_lower_file, fs_setup,
