@@ -17,7 +17,7 @@ LIBS_ALL = $(PKG_LIBS) -lz -lm
 
 SCHEMAS := $(sort $(wildcard schemas/*.avsc))
 COMMON_SRC := $(sort $(wildcard common/*.c))
-PRODUCER_LIB_SRC := producer/producer.c
+PRODUCER_LIB_SRC := producer/producer.c producer/on_demand.c
 CLI_SRC := $(filter-out $(PRODUCER_LIB_SRC),$(sort $(wildcard producer/*.c)))
 WORKER_MAIN_SRC := worker/main.c
 WORKER_LIB_SRC := $(filter-out $(WORKER_MAIN_SRC),$(sort $(wildcard worker/*.c)))
@@ -129,6 +129,7 @@ test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state
 	tests/e2e/statuses.sh
 	tests/e2e/scan_cli.sh
 	tests/e2e/lifecycle.sh
+	tests/e2e/ondemand.sh
 
 # Builds apart in build/bench, with the flags of the shipped build, so that
 # other builds in build/ neither race with nor change what is measured.

@@ -2,8 +2,8 @@
 # Scans a real Debian image end to end on loopback. It starts the embedded
 # Kafka broker, Redis and a registry, pushes a minbase bookworm image and
 # runs two workers. It publishes one image-seen event as a Kubernetes
-# workload would, prints the PENDING_SCAN and SCANNED results, then stops
-# everything it started.
+# workload would, prints the PENDING_SCAN and SCANNED results and the
+# account's images list, then stops everything it started.
 set -euo pipefail
 
 repo_root=$(cd "$(dirname "$0")/.." && pwd)
@@ -124,5 +124,8 @@ for line in sys.stdin:
         print("database    ", result["vulnerability_db_version"])
     print("detail      ", result["status_detail"])
 '
+
+step "the account's images, as the workers recorded them (imgassure images)"
+"$build_dir/imgassure" images --account demo
 
 step "stopping the workers and the stack"

@@ -13,6 +13,10 @@ static const struct {
     {"request-scan", cli_request_scan, "request a scan of one image"},
     {"results", cli_results, "print scan results (table or JSON lines)"},
     {"scan", cli_scan, "scan one image here, for CI pipelines"},
+    {"retry-failed", cli_retry_failed,
+     "request scans of an environment's images that failed"},
+    {"images", cli_images, "list the images an account's environments saw"},
+    {"settings", cli_settings, "show or change an account's settings"},
 };
 
 static void print_usage(FILE *out)

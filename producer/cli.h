@@ -2,11 +2,13 @@
 #ifndef IMGASSURE_CLI_H
 #define IMGASSURE_CLI_H
 
+#include "imgassure.h"
 #include "options.h"
 
 #define CLI_EXIT_OK 0
 #define CLI_EXIT_FAILURE 1
 #define CLI_EXIT_USAGE 2
+#define CLI_EXIT_REFUSED 3 /* request-scan, retry-failed: a rule refused */
 #define CLI_EXIT_INTERRUPTED 130 /* as a shell reports SIGINT */
 
 /* Options every subcommand that talks to Kafka accepts. */
@@ -20,10 +22,27 @@
      "librdkafka property, repeatable (e.g. -X security.protocol=ssl)"}
 /* clang-format on */
 
+/* The Redis the workers use, for the commands that read image state. */
+#define CLI_REDIS_OPTION                                                       \
+    {                                                                          \
+        "redis-url", 0, OPTION_STRING, "IMGASSURE_REDIS_URL",                  \
+            "redis://127.0.0.1:6379", "URL",                                   \
+            "Redis that the workers use, "                                     \
+            "redis://[[user]:password@]host[:port][/db]"                       \
+    }
+
 int cli_seen(int argc, char **argv);
 int cli_request_scan(int argc, char **argv);
 int cli_results(int argc, char **argv);
 int cli_scan(int argc, char **argv);
+int cli_retry_failed(int argc, char **argv);
+int cli_images(int argc, char **argv);
+int cli_settings(int argc, char **argv);
+
+/* Creates a producer from the Kafka options; prints the reason and
+ * returns NULL on failure. */
+imgassure_producer_t *cli_open_producer(const struct option_values *values,
+                                        const char *command);
 
 /*
  * Parses argv for a subcommand; prints --help and returns CLI_EXIT_OK through

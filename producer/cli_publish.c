@@ -1,4 +1,4 @@
-/* `imgassure seen` and `imgassure request-scan`: publish one event. */
+/* `imgassure seen`: publish one image-seen event. */
 #include "cli.h"
 #include "imgassure.h"
 
@@ -36,11 +36,6 @@ static const struct option_spec seen_options[] = {
      "time of observation in milliseconds since the epoch (default: now)"},
 };
 
-static const struct option_spec request_options[] = {
-    CLI_KAFKA_OPTIONS,
-    IMAGE_OPTIONS,
-};
-
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
 static int read_image(const struct option_values *values, const char *command,
@@ -62,8 +57,8 @@ static int read_image(const struct option_values *values, const char *command,
     return CLI_EXIT_OK;
 }
 
-static imgassure_producer_t *open_producer(const struct option_values *values,
-                                           const char *command)
+imgassure_producer_t *cli_open_producer(const struct option_values *values,
+                                        const char *command)
 {
     const char *const *properties;
     size_t property_count;
@@ -112,7 +107,7 @@ int cli_seen(int argc, char **argv)
     if (exit_code != CLI_EXIT_OK)
         return exit_code;
 
-    producer = open_producer(&values, "seen");
+    producer = cli_open_producer(&values, "seen");
     if (producer == NULL)
         return CLI_EXIT_USAGE;
     if (imgassure_publish_seen(producer, &image,
@@ -124,38 +119,4 @@ int cli_seen(int argc, char **argv)
         return cli_usage_error("seen", "%s", errbuf);
     }
     return finish(producer, &values, "seen");
-}
-
-int cli_request_scan(int argc, char **argv)
-{
-    struct option_values values;
-    struct imgassure_image image;
-    imgassure_producer_t *producer;
-    char request_id[64];
-    char errbuf[512];
-    int exit_code;
-
-    if (cli_parse("imgassure request-scan --account A --env E --image REF "
-                  "[OPTIONS]",
-                  "Requests a scan of one image now and prints the request "
-                  "id; the result arrives on the results topic with that id.",
-                  request_options, COUNT(request_options), argc, argv, &values,
-                  &exit_code) != 0)
-        return exit_code;
-    exit_code = read_image(&values, "request-scan", &image);
-    if (exit_code != CLI_EXIT_OK)
-        return exit_code;
-
-    producer = open_producer(&values, "request-scan");
-    if (producer == NULL)
-        return CLI_EXIT_USAGE;
-    if (imgassure_request_scan(producer, &image, request_id, sizeof(request_id),
-                               errbuf, sizeof(errbuf)) != 0) {
-        imgassure_producer_free(producer);
-        return cli_usage_error("request-scan", "%s", errbuf);
-    }
-    exit_code = finish(producer, &values, "request-scan");
-    if (exit_code == CLI_EXIT_OK)
-        printf("%s\n", request_id);
-    return exit_code;
 }

@@ -1,7 +1,7 @@
 /*
  * imgassure producer library: publishes image-seen events and scan requests
- * to the imgassure Kafka topics. Link with -limgassure and the libraries in
- * `pkg-config --libs rdkafka avro-c jansson`.
+ * to the imgassure Kafka topics. Link with -limgassure, -limgassure_common
+ * and the libraries in `pkg-config --libs rdkafka avro-c jansson hiredis`.
  *
  * A producer is safe to use from one thread at a time; give each thread its
  * own or serialise calls. Every function that can fail takes a caller-owned
@@ -50,15 +50,86 @@ int imgassure_publish_seen(imgassure_producer_t *producer,
                            int64_t seen_at_ms, char *errbuf,
                            size_t errbuf_size);
 
+/* On-demand requests (request-scan and retry-failed) each account may make
+ * in any sliding hour. */
+#define IMGASSURE_ON_DEMAND_PER_HOUR 200
+
+/* The outcome of an on-demand request. The values are the exit codes of
+ * `imgassure request-scan` and `imgassure retry-failed`. */
+enum imgassure_status {
+    IMGASSURE_ACCEPTED = 0, /* published and acknowledged by Kafka */
+    IMGASSURE_FAILED = 1,   /* Redis or Kafka failed: nothing accepted */
+    IMGASSURE_INVALID = 2,  /* invalid input, named in errbuf */
+    IMGASSURE_REFUSED = 3,  /* a rule refused it; see the outcome */
+};
+
+enum imgassure_refusal {
+    IMGASSURE_REFUSAL_NONE,
+    IMGASSURE_REFUSAL_NOT_SEEN,     /* the environment never saw the image */
+    IMGASSURE_REFUSAL_INACTIVE,     /* no workload runs it any more */
+    IMGASSURE_REFUSAL_SHIFTLEFT,    /* scanned in CI by `imgassure scan` */
+    IMGASSURE_REFUSAL_RATE_LIMITED, /* the account's hourly quota is used */
+};
+
+struct imgassure_outcome {
+    enum imgassure_refusal refusal;
+    /* RATE_LIMITED: the time (ms since the epoch) from which the account's
+     * next request is accepted. */
+    int64_t retry_at_ms;
+    /* ACCEPTED: the request id; for retry-failed, the id that counts
+     * against the quota (each scan request has its own id). */
+    char request_id[37];
+    /* ACCEPTED retry-failed: how many scan requests were published. */
+    size_t scheduled;
+};
+
 /*
- * Queues an on-demand ScanRequest and writes its request id (a UUID, 37
- * bytes with the terminator) into request_id. Returns 0, or -1 with the
- * reason in errbuf.
+ * Connects the producer to the Redis that the workers use
+ * (redis://[[user]:password@]host[:port][/db]); on-demand requests need it
+ * for the image's state and the quota. Returns 0, or -1 with the reason in
+ * errbuf.
  */
-int imgassure_request_scan(imgassure_producer_t *producer,
-                           const struct imgassure_image *image,
-                           char *request_id, size_t request_id_size,
-                           char *errbuf, size_t errbuf_size);
+int imgassure_producer_connect_redis(imgassure_producer_t *producer,
+                                     const char *redis_url, char *errbuf,
+                                     size_t errbuf_size);
+
+/*
+ * Requests a scan of one image now (reason ON_DEMAND). The image must have
+ * been seen in the environment and be active there, and the environment
+ * must not be a ShiftLeft one; then the request takes one place of the
+ * account's IMGASSURE_ON_DEMAND_PER_HOUR. Without a digest, the image is
+ * the most recently seen one of that reference. The request names the
+ * caller's reference, which a mirror may serve, with the environment's
+ * recorded kind, digest and platform: an ECS or Fargate image is matched
+ * by digest again rather than pulled. environment_kind
+ * may be NULL; a kind that differs from the recorded one is invalid.
+ *
+ * Waits up to timeout_ms for Kafka to acknowledge the request; a request
+ * that is not acknowledged gives its quota place back. Returns the status
+ * and fills *outcome. For anything but IMGASSURE_ACCEPTED, errbuf
+ * contains a one-line reason. Refusals use no quota.
+ */
+enum imgassure_status
+imgassure_request_scan(imgassure_producer_t *producer,
+                       const struct imgassure_image *image, int timeout_ms,
+                       struct imgassure_outcome *outcome, char *errbuf,
+                       size_t errbuf_size);
+
+/*
+ * Requests a scan (reason RETRY_FAILED) of every active image of one
+ * environment whose status is not SCANNED. The whole call takes one place
+ * of the quota; when no image qualifies it publishes nothing, takes
+ * nothing and returns IMGASSURE_ACCEPTED with scheduled 0. ShiftLeft
+ * environments and environments never seen are refused. Waits up to
+ * timeout_ms for Kafka; when some requests were not acknowledged, returns
+ * IMGASSURE_FAILED with how many were in errbuf and outcome->scheduled.
+ */
+enum imgassure_status imgassure_retry_failed(imgassure_producer_t *producer,
+                                             const char *account,
+                                             const char *environment_id,
+                                             int timeout_ms,
+                                             struct imgassure_outcome *outcome,
+                                             char *errbuf, size_t errbuf_size);
 
 /*
  * Waits up to timeout_ms until every queued message is delivered. Returns

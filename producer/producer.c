@@ -1,4 +1,5 @@
 #include "imgassure.h"
+#include "producer_private.h"
 
 #include "clock.h"
 #include "event.h"
@@ -6,17 +7,11 @@
 #include "image_ref.h"
 #include "kafka.h"
 #include "location.h"
+#include "redis_conn.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-struct imgassure_producer {
-    rd_kafka_t *kafka;
-    struct kafka_producer_stats stats;
-    char seen_topic[256];
-    char requests_topic[256];
-};
 
 imgassure_producer_t *imgassure_producer_new(const char *brokers,
                                              const char *topic_prefix,
@@ -58,8 +53,8 @@ static char *copy_optional(const char *text)
     return text != NULL && *text != '\0' ? strdup(text) : NULL;
 }
 
-static int parse_kind(const char *name, enum environment_kind *kind,
-                      char *errbuf, size_t errbuf_size)
+int producer_parse_kind(const char *name, enum environment_kind *kind,
+                        char *errbuf, size_t errbuf_size)
 {
     if (name == NULL || environment_kind_parse(name, kind) != 0 ||
         *kind == ENVIRONMENT_UNKNOWN) {
@@ -93,9 +88,9 @@ static int valid_platform(const char *platform)
     return parts >= 2 && platform[strlen(platform) - 1] != '/';
 }
 
-static int validate_image(const struct imgassure_image *image,
-                          struct image_ref *ref, char *errbuf,
-                          size_t errbuf_size)
+int producer_validate_image(const struct imgassure_image *image,
+                            struct image_ref *ref, char *errbuf,
+                            size_t errbuf_size)
 {
     char reason[256];
 
@@ -148,9 +143,10 @@ static int fill_location(struct image_location *location,
     const char *digest;
 
     memset(location, 0, sizeof(*location));
-    if (validate_image(image, &ref, errbuf, errbuf_size) != 0 ||
-        parse_kind(image->environment_kind, &location->environment_kind, errbuf,
-                   errbuf_size) != 0)
+    if (producer_validate_image(image, &ref, errbuf, errbuf_size) != 0 ||
+        producer_parse_kind(image->environment_kind,
+                            &location->environment_kind, errbuf,
+                            errbuf_size) != 0)
         return -1;
 
     digest = image->digest && *image->digest ? image->digest : ref.digest;
@@ -170,10 +166,11 @@ static int fill_location(struct image_location *location,
     return 0;
 }
 
-static int publish(imgassure_producer_t *producer, const char *topic,
-                   const struct image_location *location,
-                   const unsigned char *value, size_t value_size, char *errbuf,
-                   size_t errbuf_size)
+int producer_publish(imgassure_producer_t *producer, const char *topic,
+                     const struct image_location *location,
+                     const unsigned char *value, size_t value_size,
+                     struct kafka_delivery *delivery, char *errbuf,
+                     size_t errbuf_size)
 {
     char key[1024];
 
@@ -182,7 +179,7 @@ static int publish(imgassure_producer_t *producer, const char *topic,
         return -1;
     }
     if (kafka_produce(producer->kafka, topic, key, strlen(key), value,
-                      value_size, NULL, NULL, errbuf, errbuf_size) != 0)
+                      value_size, NULL, delivery, errbuf, errbuf_size) != 0)
         return -1;
     return 0;
 }
@@ -220,8 +217,8 @@ int imgassure_publish_seen(imgassure_producer_t *producer,
     if (image_seen_encode(&event, &value, &value_size, errbuf, errbuf_size) !=
         0)
         goto out;
-    result = publish(producer, producer->seen_topic, &event.image, value,
-                     value_size, errbuf, errbuf_size);
+    result = producer_publish(producer, producer->seen_topic, &event.image,
+                              value, value_size, NULL, errbuf, errbuf_size);
 
 out:
     free(value);
@@ -229,41 +226,18 @@ out:
     return result;
 }
 
-int imgassure_request_scan(imgassure_producer_t *producer,
-                           const struct imgassure_image *image,
-                           char *request_id, size_t request_id_size,
-                           char *errbuf, size_t errbuf_size)
+int imgassure_producer_connect_redis(imgassure_producer_t *producer,
+                                     const char *redis_url, char *errbuf,
+                                     size_t errbuf_size)
 {
-    struct scan_request request;
-    char id[UUID_TEXT_SIZE];
-    unsigned char *value = NULL;
-    size_t value_size;
-    int result = -1;
+    redisContext *redis = redis_connect_url(
+        redis_url, PRODUCER_REDIS_TIMEOUT_MS, errbuf, errbuf_size);
 
-    memset(&request, 0, sizeof(request));
-    if (fill_location(&request.image, image, errbuf, errbuf_size) != 0)
+    if (redis == NULL)
         return -1;
-    if (uuid_generate_text(id) != 0) {
-        snprintf(errbuf, errbuf_size, "cannot generate a request id");
-        goto out;
-    }
-    request.request_id = strdup(id);
-    request.reason = SCAN_REASON_ON_DEMAND;
-    request.attempt = 1;
-    request.requested_at_ms = clock_now_ms();
-
-    if (scan_request_encode(&request, &value, &value_size, errbuf,
-                            errbuf_size) != 0)
-        goto out;
-    result = publish(producer, producer->requests_topic, &request.image, value,
-                     value_size, errbuf, errbuf_size);
-    if (result == 0 && request_id != NULL)
-        snprintf(request_id, request_id_size, "%s", id);
-
-out:
-    free(value);
-    scan_request_clear(&request);
-    return result;
+    redisFree(producer->redis);
+    producer->redis = redis;
+    return 0;
 }
 
 int imgassure_producer_flush(imgassure_producer_t *producer, int timeout_ms,
@@ -292,5 +266,6 @@ void imgassure_producer_free(imgassure_producer_t *producer)
     if (producer == NULL)
         return;
     rd_kafka_destroy(producer->kafka);
+    redisFree(producer->redis);
     free(producer);
 }

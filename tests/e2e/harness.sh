@@ -24,3 +24,29 @@ fail() {
     echo "assertion failed: $*"
     return 1
 }
+
+# Writes to Redis what a worker records for an image that a Kubernetes
+# workload runs now (state hash, seen set, environment, running digest),
+# so that request-scan, which refuses images never seen or inactive,
+# accepts it. Usage: mark_running ACCOUNT ENV REGISTRY/REPOSITORY:TAG
+# [DIGEST]; needs IMGASSURE_REDIS_URL.
+mark_running() {
+    local account=$1 environment=$2 reference=$3 digest=${4:-}
+    local registry=${reference%%/*} rest=${reference#*/}
+    local repository=${rest%:*} tag=${rest##*:} now member
+    now=$(date +%s%3N)
+    member=${digest:-$registry/$repository:$tag}
+
+    redis-cli -u "$IMGASSURE_REDIS_URL" HSET \
+        "imgassure:{$account}:image:$environment:$member" \
+        environment_kind KUBERNETES registry "$registry" \
+        repository "$repository" tag "$tag" digest "$digest" \
+        last_seen_ms "$now" last_running_ms "$now" >/dev/null || return 1
+    redis-cli -u "$IMGASSURE_REDIS_URL" ZADD \
+        "imgassure:{$account}:seen:$environment" "$now" "$member" >/dev/null &&
+        redis-cli -u "$IMGASSURE_REDIS_URL" HSET \
+            "imgassure:{$account}:environments" "$environment" KUBERNETES \
+            >/dev/null || return 1
+    [ -z "$digest" ] || redis-cli -u "$IMGASSURE_REDIS_URL" ZADD \
+        "imgassure:{$account}:running" "$now" "$digest" >/dev/null
+}

@@ -167,6 +167,7 @@ test_malformed_scan_request_goes_to_dlq() {
 
 test_request_scan_rescans_on_demand() {
     local request_id
+    mark_running e2e-first prod "$image" "$digest" || return 1
     request_id=$("$imgassure" request-scan --account e2e-first --env prod \
         --kind KUBERNETES --image "$image" --digest "$digest") || return 1
     local deadline=$((SECONDS + result_timeout_s))
@@ -299,6 +300,7 @@ test_worker_leaves_group_on_sigterm() {
 scan_on_demand() {
     local account=$1 request_id deadline=$((SECONDS + result_timeout_s))
 
+    mark_running "$account" prod "$image" "$digest" || return 1
     request_id=$("$imgassure" request-scan --account "$account" --env prod \
         --kind KUBERNETES --image "$image" --digest "$digest") || return 1
     while [ "$SECONDS" -lt "$deadline" ]; do
@@ -384,6 +386,7 @@ test_oversized_image_not_pulled() {
         --session-timeout-ms 6000 2>>"$state_dir/worker-size.log" &
     worker_pids+=($!)
 
+    mark_running e2e-size prod "$image" "$digest" || return 1
     request_id=$("$imgassure" request-scan --account e2e-size --env prod \
         --kind KUBERNETES --image "$image" --digest "$digest") || return 1
     while [ "$SECONDS" -lt "$deadline" ]; do

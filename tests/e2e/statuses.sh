@@ -107,6 +107,7 @@ scan_to_file() {
     local deadline=$((SECONDS + result_timeout_s))
     shift 3
 
+    mark_running "$account" prod "$reference" || return 1
     request_id=$("$imgassure" request-scan --account "$account" --env prod \
         --image "$reference" "$@") || return 1
     echo "request $request_id for $reference"
