@@ -28,10 +28,16 @@ static const char record_seen_script[] =
     "return redis.call('HGET', KEYS[1], 'status')\n";
 
 /* A PENDING_SCAN result never replaces a status that a scan wrote: the
- * scan may finish on another worker before the pending result is stored. */
+ * scan may finish on another worker before the pending result is stored.
+ * Nor does a result that finished before the stored one: a redelivered
+ * request's duplicate must not regress the state to an older scan. */
 static const char record_result_script[] =
     "if ARGV[1] == 'PENDING_SCAN' and"
     " redis.call('HEXISTS', KEYS[1], 'status') == 1 then\n"
+    "  return 0\n"
+    "end\n"
+    "if tonumber(redis.call('HGET', KEYS[1], 'result_at_ms') or '0') >"
+    " tonumber(ARGV[5]) then\n"
     "  return 0\n"
     "end\n"
     "redis.call('HSET', KEYS[1], 'status', ARGV[1], 'status_detail', ARGV[2],"

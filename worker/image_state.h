@@ -32,8 +32,10 @@ int image_state_record_seen(struct image_state_store *store,
                             char *errbuf, size_t errbuf_size);
 
 /* Stores a result's status, detail, request id and time as the image's
- * current state; a PENDING_SCAN result only where no status exists yet.
- * Returns 0, or -1 with the reason in errbuf. */
+ * current state; a PENDING_SCAN result only where no status exists yet,
+ * and no result that finished before the stored one, so storing a
+ * redelivered result again changes nothing. Returns 0, or -1 with the
+ * reason in errbuf. */
 int image_state_record_result(struct image_state_store *store,
                               const struct scan_result *result, char *errbuf,
                               size_t errbuf_size);

@@ -65,11 +65,21 @@ static const struct option_spec worker_options[] = {
      "45000", "MILLISECONDS",
      "consumer group session timeout: how soon the group notices a worker "
      "that died (and, on the dev broker, how long each rebalance waits)"},
+    {"concurrency", 0, OPTION_INT, "IMGASSURE_CONCURRENCY", "2", "N",
+     "messages handled at once, each on its own thread (1 to 64)"},
+    {"shutdown-timeout", 0, OPTION_INT, "IMGASSURE_SHUTDOWN_TIMEOUT_S", "20",
+     "SECONDS",
+     "on SIGTERM, or when a partition moves to another worker, how long "
+     "scans in flight may take to finish before they are abandoned and "
+     "redelivered"},
     {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
      "lowest level logged: debug, info, warning or error"},
 };
 
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* Each thread holds its own Redis connections and a scan's memory. */
+#define MAX_CONCURRENCY 64
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -136,6 +146,7 @@ int main(int argc, char **argv)
     struct option_values values;
     struct worker_config config;
     char errbuf[256], default_id[128], host[64];
+    long concurrency, shutdown_timeout_s;
     int level;
 
     if (options_parse(worker_options, COUNT(worker_options), argc, argv,
@@ -160,7 +171,19 @@ int main(int argc, char **argv)
     if (options_get(&values, "brokers") == NULL)
         return usage_error("missing --brokers (or IMGASSURE_BROKERS)");
 
+    concurrency = options_get_int(&values, "concurrency", 2);
+    if (concurrency < 1 || concurrency > MAX_CONCURRENCY)
+        return usage_error("invalid --concurrency (or IMGASSURE_CONCURRENCY): "
+                           "use 1 to 64");
+    shutdown_timeout_s = options_get_int(&values, "shutdown-timeout", 20);
+    if (shutdown_timeout_s < 0 || shutdown_timeout_s > 3600)
+        return usage_error("invalid --shutdown-timeout (or "
+                           "IMGASSURE_SHUTDOWN_TIMEOUT_S): use 0 to 3600 "
+                           "seconds");
+
     memset(&config, 0, sizeof(config));
+    config.concurrency = (int)concurrency;
+    config.drain_timeout_ms = (int)shutdown_timeout_s * 1000;
     gethostname(host, sizeof(host));
     host[sizeof(host) - 1] = '\0';
     snprintf(default_id, sizeof(default_id), "%s-%d", host, (int)getpid());
