@@ -80,7 +80,8 @@ $(BUILD)/imgassure: $(call obj,$(CLI_SRC)) $(LIBPRODUCER) $(LIBWORKER) $(LIBCOMM
 $(BUILD)/imgassure-worker: $(call obj,$(WORKER_MAIN_SRC)) $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c) $(LIBCOMMON)
+$(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c dev/fault_control.c) \
+		$(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
 # Keep the test objects: make would delete them as intermediate files and
