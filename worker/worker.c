@@ -649,6 +649,10 @@ static int handle_in_thread(void *context, const rd_kafka_message_t *message)
     int64_t next_notice_ms = 0;
     enum outcome outcome;
 
+    log_write(LOG_DEBUG, "WORKER",
+              "message started topic=%s partition=%" PRId32 " offset=%" PRId64,
+              rd_kafka_topic_name(message->rkt), message->partition,
+              message->offset);
     while ((outcome = handle_message(worker, message)) == OUTCOME_RETRY) {
         if (failures++ == 0)
             __atomic_add_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
@@ -667,6 +671,11 @@ static int handle_in_thread(void *context, const rd_kafka_message_t *message)
     }
     if (failures > 0)
         __atomic_sub_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
+    log_write(LOG_DEBUG, "WORKER",
+              "message %s topic=%s partition=%" PRId32 " offset=%" PRId64,
+              outcome == OUTCOME_DONE ? "finished" : "abandoned",
+              rd_kafka_topic_name(message->rkt), message->partition,
+              message->offset);
     return outcome == OUTCOME_DONE;
 }
 
@@ -857,8 +866,12 @@ static void on_rebalance(rd_kafka_t *consumer, rd_kafka_resp_err_t reason,
             error = rd_kafka_incremental_assign(consumer, partitions);
         else
             rd_kafka_assign(consumer, partitions);
+        /* librdkafka keeps a partition's pause across assignments: set
+         * it to what the loop expects either way. */
         if (worker->paused)
             rd_kafka_pause_partitions(consumer, partitions);
+        else
+            rd_kafka_resume_partitions(consumer, partitions);
     } else {
         log_write(LOG_INFO, "KAFKA", "partitions revoked count=%d",
                   partitions->cnt);
