@@ -32,9 +32,9 @@ enum outcome {
 };
 
 /*
- * One per thread: the consume loop's, and one for each pool thread, which
- * has its own Redis connections, configuration copy (its abort flag and
- * database) and stop flag (its abort flag) and shares the producer.
+ * The state of one thread: the consume loop's, or a pool thread's. A pool
+ * thread has its own Redis connections and configuration copy, its stop
+ * flag is its abort flag, and it shares the producer.
  */
 struct worker {
     const struct worker_config *config;
@@ -739,8 +739,8 @@ static void regulate_fetching(struct worker *worker)
         pause_or_resume(worker, pause);
 }
 
-/* Threads scan with the database they were given; a new one replaces it
- * only while none of them runs, so none scans with a freed database. */
+/* Threads scan with the database in their configuration. A new one
+ * replaces it only while no thread runs, so no scan uses a freed one. */
 static void tend_database(struct worker *worker)
 {
     volatile sig_atomic_t *reload = worker->config->reload_requested;
@@ -767,9 +767,9 @@ static void tend_database(struct worker *worker)
     worker_pool_hold(worker->pool, 0);
 }
 
-/* Hands the message to the threads; a message that cannot be tracked is
- * consumed again after a rewind, as its offset must not be committed
- * untracked. */
+/* Hands the message to the threads. A message that cannot be tracked is
+ * consumed again after a rewind, because an untracked offset could be
+ * committed before its message finished. */
 static void dispatch(struct worker *worker, rd_kafka_message_t *message)
 {
     rd_kafka_topic_partition_list_t *position;

@@ -26,8 +26,8 @@ int main(int argc, char **argv)
                         "WAVE IMAGE...\n");
         return 2;
     }
-    producer = imgassure_producer_new(brokers, NULL, NULL, 0, errbuf,
-                                      sizeof(errbuf));
+    producer =
+        imgassure_producer_new(brokers, NULL, NULL, 0, errbuf, sizeof(errbuf));
     ids = calloc((size_t)count, sizeof(*ids));
     if (producer == NULL || ids == NULL) {
         fprintf(stderr, "faults-publish: %s\n",

@@ -1,8 +1,8 @@
 #!/bin/bash
-# The fault suite: scan requests over several real images flow through
-# three workers while the suite kills a worker with SIGKILL in the middle of
-# a scan, takes a broker down and up, makes Kafka requests fail, restarts
-# Redis, adds a worker and finally stops every worker with SIGTERM. Each
+# The fault suite. Scan requests over several real images flow through
+# three workers. Meanwhile the suite kills a worker with SIGKILL in the
+# middle of a scan, takes a broker down and up, makes Kafka requests fail,
+# restarts Redis, adds a worker and finally stops every worker with SIGTERM. Each
 # fault hits one wave of requests; a fault is survived when every request
 # of its wave ends in a SCANNED result. Prints one line per fault, then
 #   faults survived N/N, requests R, results R, lost 0, duplicates D
@@ -57,7 +57,7 @@ cleanup() {
     if [ "$failed" -eq 0 ] && [ -z "${IMGASSURE_FAULTS_KEEP_LOGS:-}" ]; then
         rm -rf "$state_dir"
     else
-        echo "logs kept in $state_dir"
+        say "logs kept in $state_dir"
     fi
 }
 trap cleanup EXIT
@@ -73,8 +73,8 @@ start_worker() {
     worker_pids[$name]=$!
 }
 
-# One line to the dev broker's fault-injection channel; fails unless the
-# broker answers "ok".
+# Sends one command to the dev broker's fault-injection channel. Fails
+# unless the broker replies "ok".
 broker_control() {
     local reply
     exec 3<>"/dev/tcp/${IMGASSURE_DEV_BROKER_CONTROL%:*}/${IMGASSURE_DEV_BROKER_CONTROL#*:}" ||
@@ -238,15 +238,15 @@ run_fault() {
     local wave=$1 fault=$2 per_wave=$3
     faults=$((faults + 1))
     publish_wave "$wave" "$per_wave" || {
-        echo "FAIL $fault: publishing wave $wave failed"
+        say "FAIL $fault: publishing wave $wave failed"
         failed=$((failed + 1))
         return
     }
     if "$fault" && wait_for_wave "$wave"; then
-        echo "ok   $fault"
+        say "ok   $fault"
         survived=$((survived + 1))
     else
-        echo "FAIL $fault"
+        say "FAIL $fault"
         failed=$((failed + 1))
     fi
 }
@@ -260,7 +260,7 @@ main() {
         exit 1
     }
     . "$state_dir/env"
-    build_images || { failed=1; echo "building the fault images failed"; exit 1; }
+    build_images || { failed=1; say "building the fault images failed"; exit 1; }
     : >"$state_dir/all.ids"
 
     start_worker w1
@@ -276,10 +276,10 @@ main() {
     # uncommitted or lost by the shutdown itself.
     faults=$((faults + 1))
     if fault_sigterm_all; then
-        echo "ok   fault_sigterm_all"
+        say "ok   fault_sigterm_all"
         survived=$((survived + 1))
     else
-        echo "FAIL fault_sigterm_all"
+        say "FAIL fault_sigterm_all"
         failed=$((failed + 1))
     fi
 
