@@ -94,6 +94,9 @@ $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMO
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
 
+# The fault-injection commands are tested apart from the broker process.
+$(BUILD)/tests/test_fault_control: $(BUILD)/dev/fault_control.o
+
 # The fault suite's request publisher, linked like the programs.
 $(FAULTS_PUBLISH): $(BUILD)/tests/faults/publish_requests.o $(LIBPRODUCER) \
 		$(LIBWORKER) $(LIBCOMMON)
