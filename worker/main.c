@@ -5,8 +5,10 @@
 #include "options.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -135,6 +137,28 @@ static void install_signal_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Reads an integer option in [min, max]. The option parser checks flags
+ * only, so an environment value is checked here too. Returns 0, or -1 with
+ * the reason in errbuf. */
+static int read_bounded(const struct option_values *values, const char *name,
+                        const char *variable, long min, long max, long *value,
+                        char *errbuf, size_t errbuf_size)
+{
+    const char *text = options_get(values, name);
+    char *end = NULL;
+
+    errno = 0;
+    *value = text != NULL ? strtol(text, &end, 10) : 0;
+    if (text != NULL && errno == 0 && end != text && *end == '\0' &&
+        *value >= min && *value <= max)
+        return 0;
+    snprintf(errbuf, errbuf_size,
+             "invalid --%s (or %s) '%.32s': expected an integer from %ld to "
+             "%ld",
+             name, variable, text ? text : "", min, max);
+    return -1;
+}
+
 static int usage_error(const char *message)
 {
     fprintf(stderr, "imgassure-worker: %s\n", message);
@@ -171,15 +195,13 @@ int main(int argc, char **argv)
     if (options_get(&values, "brokers") == NULL)
         return usage_error("missing --brokers (or IMGASSURE_BROKERS)");
 
-    concurrency = options_get_int(&values, "concurrency", 2);
-    if (concurrency < 1 || concurrency > MAX_CONCURRENCY)
-        return usage_error("invalid --concurrency (or IMGASSURE_CONCURRENCY): "
-                           "use 1 to 64");
-    shutdown_timeout_s = options_get_int(&values, "shutdown-timeout", 20);
-    if (shutdown_timeout_s < 0 || shutdown_timeout_s > 3600)
-        return usage_error("invalid --shutdown-timeout (or "
-                           "IMGASSURE_SHUTDOWN_TIMEOUT_S): use 0 to 3600 "
-                           "seconds");
+    if (read_bounded(&values, "concurrency", "IMGASSURE_CONCURRENCY", 1,
+                     MAX_CONCURRENCY, &concurrency, errbuf,
+                     sizeof(errbuf)) != 0 ||
+        read_bounded(&values, "shutdown-timeout",
+                     "IMGASSURE_SHUTDOWN_TIMEOUT_S", 0, 3600,
+                     &shutdown_timeout_s, errbuf, sizeof(errbuf)) != 0)
+        return usage_error(errbuf);
 
     memset(&config, 0, sizeof(config));
     config.concurrency = (int)concurrency;
