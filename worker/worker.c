@@ -24,6 +24,7 @@
 
 #define RETRY_BACKOFF_FIRST_MS 500
 #define RETRY_BACKOFF_MAX_MS 30000
+#define LEASE_WARNING_INTERVAL_MS 30000
 
 enum outcome {
     OUTCOME_DONE,      /* commit the offset */
@@ -45,6 +46,7 @@ struct worker {
                                    * thread, which scans with its config's */
     struct retry_queue *retries;  /* NULL when retries are off */
     int64_t next_schedule_ms;
+    int64_t next_lease_warning_ms;
     char seen_topic[256];
     char requests_topic[256];
     char results_topic[256];
@@ -567,8 +569,15 @@ static void run_scheduler(struct worker *worker)
     held = retry_queue_hold_lease(worker->retries, worker->config->worker_id,
                                   10000, errbuf, sizeof(errbuf));
     if (held <= 0) {
-        if (held < 0)
-            log_write(LOG_WARNING, "REDIS", "%s", errbuf);
+        /* Tried every second: an outage would fill the log otherwise. */
+        if (held < 0 && clock_monotonic_ms() >= worker->next_lease_warning_ms) {
+            log_write(LOG_WARNING, "REDIS",
+                      "retry scheduler waiting for Redis: %s (next report "
+                      "in %d s)",
+                      errbuf, LEASE_WARNING_INTERVAL_MS / 1000);
+            worker->next_lease_warning_ms =
+                clock_monotonic_ms() + LEASE_WARNING_INTERVAL_MS;
+        }
         return;
     }
     count = retry_queue_due(worker->retries, now, values, sizes, 32, errbuf,

@@ -2,7 +2,8 @@
 # The fault suite. Scan requests over several real images flow through
 # three workers. Meanwhile the suite kills a worker with SIGKILL in the
 # middle of a scan, takes a broker down and up, makes Kafka requests fail,
-# restarts Redis, adds a worker and finally stops every worker with SIGTERM. Each
+# restarts Redis, stops a worker with SIGTERM in the middle of a scan, adds
+# a worker and finally stops every worker with SIGTERM. Each
 # fault hits one wave of requests; a fault is survived when every request
 # of its wave ends in a SCANNED result. Prints one line per fault, then
 #   faults survived N/N, requests R, results R, lost 0, duplicates D
@@ -66,9 +67,10 @@ trap 'echo "interrupted"; exit 130' INT TERM
 # Workers log at debug level: the SIGKILL fault reads their "message
 # started" and "message finished" lines to catch one in the middle of a scan.
 start_worker() {
-    local name=$1
+    local name=$1 shutdown_timeout_s=${2:-10}
     "$build_dir/imgassure-worker" --worker-id "faults-$name" \
-        --session-timeout-ms 6000 --concurrency 2 --shutdown-timeout 10 \
+        --session-timeout-ms 6000 --concurrency 2 \
+        --shutdown-timeout "$shutdown_timeout_s" \
         --log-level debug 2>>"$state_dir/worker-$name.log" &
     worker_pids[$name]=$!
 }
@@ -212,6 +214,30 @@ fault_redis_restart() {
     done
 }
 
+# Worker w2 runs with a shutdown deadline of 0 s, so SIGTERM abandons the
+# scans it has in flight: it must still exit 0, and another worker must
+# scan them.
+fault_sigterm_mid_scan() {
+    local pid=${worker_pids[w2]} deadline=$((SECONDS + 60)) open status=0
+    while [ "$SECONDS" -lt "$deadline" ]; do
+        kill -STOP "$pid"
+        open=$(in_flight "$state_dir/worker-w2.log")
+        if [ "$open" -gt 0 ]; then
+            kill -TERM "$pid"
+            kill -CONT "$pid"
+            wait "$pid" || status=$?
+            unset 'worker_pids[w2]'
+            say "stopped worker w2 with SIGTERM while $open scans were in flight: $(grep -c 'message abandoned' "$state_dir/worker-w2.log") abandoned"
+            [ "$status" -eq 0 ] || say "worker w2 exited $status after SIGTERM"
+            return "$status"
+        fi
+        kill -CONT "$pid"
+        sleep 0.05
+    done
+    say "worker w2 never had a scan in flight"
+    return 1
+}
+
 fault_worker_added() {
     start_worker w4
 }
@@ -252,7 +278,7 @@ run_fault() {
 }
 
 main() {
-    local per_wave=$((requests / 5)) summary
+    local per_wave=$((requests / 6)) summary
 
     [ -x "$publish" ] || { echo "$publish not built: run make first" >&2; exit 1; }
     dev/stack.sh start "$state_dir" 2>"$state_dir/stack.log" || {
@@ -264,13 +290,14 @@ main() {
     : >"$state_dir/all.ids"
 
     start_worker w1
-    start_worker w2
+    start_worker w2 0
     start_worker w3
     run_fault 1 fault_sigkill_mid_scan "$per_wave"
     run_fault 2 fault_broker_down "$per_wave"
     run_fault 3 fault_request_errors "$per_wave"
     run_fault 4 fault_redis_restart "$per_wave"
-    run_fault 5 fault_worker_added "$((requests - 4 * per_wave))"
+    run_fault 5 fault_sigterm_mid_scan "$per_wave"
+    run_fault 6 fault_worker_added "$((requests - 5 * per_wave))"
 
     # The last fault comes after every wave finished: nothing may be left
     # uncommitted or lost by the shutdown itself.
