@@ -28,6 +28,7 @@ COMMON_OBJ := $(call obj,$(COMMON_SRC)) $(BUILD)/schemas_embedded.o
 PRODUCER_LIB_OBJ := $(call obj,$(PRODUCER_LIB_SRC))
 WORKER_LIB_OBJ := $(call obj,$(WORKER_LIB_SRC))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_TEST_SRC))
+FAULTS_PUBLISH := $(BUILD)/tests/faults-publish
 
 LIBCOMMON := $(BUILD)/libimgassure_common.a
 LIBPRODUCER := $(BUILD)/libimgassure.a
@@ -38,15 +39,17 @@ PROGRAMS := $(BUILD)/imgassure $(BUILD)/imgassure-worker \
 export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
 
 .PHONY: all deps test test-unit test-e2e test-compose demo asan clean \
-	format format-check help image db bench fuzz fuzz-build
+	format format-check help image db bench fuzz fuzz-build test-faults \
+	test-faults-short
 
-all: $(PROGRAMS) $(UNIT_TESTS)
+all: $(PROGRAMS) $(UNIT_TESTS) $(FAULTS_PUBLISH)
 
 help:
 	@echo "make deps         install the Debian packages (as root)"
 	@echo "make              build the programs and unit tests"
 	@echo "make demo         scan a real Debian image end to end on loopback"
-	@echo "make test         unit, end-to-end and deployment checks"
+	@echo "make test         unit, end-to-end, short fault and deployment checks"
+	@echo "make test-faults  1,000 scan requests through workers under faults"
 	@echo "make db           download osv.dev's Debian, Alpine and Ubuntu data"
 	@echo "make bench        database load, matching and layer walk figures"
 	@echo "make asan         the test suite under ASan and UBSan"
@@ -82,7 +85,8 @@ $(BUILD)/imgassure: $(call obj,$(CLI_SRC)) $(LIBPRODUCER) $(LIBWORKER) $(LIBCOMM
 $(BUILD)/imgassure-worker: $(call obj,$(WORKER_MAIN_SRC)) $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
-$(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c) $(LIBCOMMON)
+$(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c dev/fault_control.c) \
+		$(LIBCOMMON)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
 # Keep the test objects: make would delete them as intermediate files and
@@ -92,6 +96,15 @@ $(BUILD)/imgassure-dev-broker: $(call obj,dev/broker.c) $(LIBCOMMON)
 $(BUILD)/tests/%: $(BUILD)/tests/unit/%.o $(LIBWORKER) $(LIBPRODUCER) $(LIBCOMMON)
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL) -lcmocka
+
+# The fault-injection commands are tested apart from the broker process.
+$(BUILD)/tests/test_fault_control: $(BUILD)/dev/fault_control.o
+
+# The fault suite's request publisher, linked like the programs.
+$(FAULTS_PUBLISH): $(BUILD)/tests/faults/publish_requests.o $(LIBPRODUCER) \
+		$(LIBWORKER) $(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
 # Benchmark programs: each tests/bench/bench_*.c with the shared
 # tests/bench/harness.c, linked like the unit tests but without cmocka.
@@ -118,6 +131,7 @@ test: deps
 	$(MAKE) all
 	$(MAKE) test-unit
 	$(MAKE) test-e2e
+	$(MAKE) test-faults-short
 	$(MAKE) test-compose
 
 test-unit: $(UNIT_TESTS)
@@ -137,6 +151,14 @@ bench: deps
 	$(MAKE) BUILD=build/bench \
 		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS))
 	OPTFLAGS="$(OPTFLAGS)" tests/bench/run.sh build/bench
+
+# Kills, restarts and failures while scan requests flow; the short form
+# has fewer requests and the same faults.
+test-faults: $(PROGRAMS) $(FAULTS_PUBLISH)
+	tests/faults/run.sh
+
+test-faults-short: $(PROGRAMS) $(FAULTS_PUBLISH)
+	tests/faults/run.sh --short
 
 test-compose:
 	docker-compose -f docker-compose.yml config -q

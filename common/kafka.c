@@ -100,9 +100,11 @@ static void on_delivery(rd_kafka_t *producer, const rd_kafka_message_t *message,
     struct kafka_producer_stats *stats = opaque;
 
     (void)producer;
+    /* Any thread polling the producer may run this for another thread's
+     * delivery: the release store publishes error with done. */
     if (delivery != NULL) {
         delivery->error = message->err;
-        delivery->done = 1;
+        __atomic_store_n(&delivery->done, 1, __ATOMIC_RELEASE);
     }
     if (stats == NULL)
         return;
@@ -199,7 +201,7 @@ static long long monotonic_ms(void)
 static int all_done(struct kafka_delivery *const *deliveries, size_t count)
 {
     for (size_t i = 0; i < count; i++) {
-        if (!deliveries[i]->done)
+        if (!__atomic_load_n(&deliveries[i]->done, __ATOMIC_ACQUIRE))
             return 0;
     }
     return 1;

@@ -13,16 +13,20 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <librdkafka/rdkafka.h>
 #include <librdkafka/rdkafka_mock.h>
 
+#include "fault_control.h"
 #include "kafka.h"
 #include "log.h"
 #include "options.h"
@@ -59,6 +63,10 @@ static const struct option_spec option_specs[] = {
      KAFKA_DEFAULT_TOPIC_PREFIX, "PREFIX", "prefix of every topic name"},
     {"bootstrap-file", 0, OPTION_STRING, "IMGASSURE_DEV_BOOTSTRAP_FILE", NULL,
      "PATH", "also write the bootstrap list to PATH, which is removed at exit"},
+    {"control-file", 0, OPTION_STRING, "IMGASSURE_DEV_CONTROL_FILE", NULL,
+     "PATH",
+     "open the fault-injection channel on a 127.0.0.1 port and write "
+     "127.0.0.1:PORT to PATH, which is removed at exit"},
     {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
      "error, warning, notice, info or debug (with librdkafka's debug lines)"},
 };
@@ -69,7 +77,16 @@ static const char summary[] =
     "Runs a Kafka-protocol cluster on 127.0.0.1 (librdkafka's mock cluster),\n"
     "creates the imgassure topics and their .dlq topics, prints the bootstrap\n"
     "list and serves clients until SIGTERM or SIGINT, then exits 0. It exits\n"
-    "1 when the cluster cannot start and 2 on an invalid argument.";
+    "1 when the cluster cannot start and 2 on an invalid argument.\n"
+    "\n"
+    "With --control-file, one line per connection to the control port\n"
+    "injects a fault, answered by \"ok\" or \"error: REASON\":\n"
+    "  down BROKER|all                take brokers down (clients disconnect)\n"
+    "  up BROKER|all                  let them accept connections again\n"
+    "  rtt BROKER|all MILLISECONDS    delay every response\n"
+    "  errors REQUEST COUNT ERROR     fail the next COUNT requests of a type,\n"
+    "                                 e.g. errors produce 5 "
+    "NOT_LEADER_FOR_PARTITION";
 
 struct broker_options {
     int broker_count;
@@ -77,6 +94,7 @@ struct broker_options {
     int replication_factor;
     const char *topic_prefix;
     const char *bootstrap_file; /* NULL: stdout only */
+    const char *control_file;   /* NULL: no fault-injection channel */
     int log_level;
 };
 
@@ -195,6 +213,7 @@ static int read_options(const struct option_values *values,
         return -1;
 
     options->bootstrap_file = options_get(values, "bootstrap-file");
+    options->control_file = options_get(values, "control-file");
     return 0;
 }
 
@@ -356,21 +375,62 @@ static int publish_bootstrap(const char *bootstraps, const char *path,
     return 0;
 }
 
-/* Waits for SIGTERM or SIGINT, which main blocked in every thread. */
-static int wait_for_stop_signal(const sigset_t *stop_signals)
+/* Waits for SIGTERM or SIGINT, which main blocked in every thread, while
+ * serving the fault-injection channel when there is one (control >= 0). */
+static int wait_for_stop_signal(const sigset_t *stop_signals,
+                                rd_kafka_mock_cluster_t *cluster, int control)
 {
-    int signal_number = 0;
+    struct signalfd_siginfo received;
+    struct pollfd watched[2];
+    int signals = signalfd(-1, stop_signals, SFD_CLOEXEC);
 
-    /* TODO(fault injection): fault tests need to take brokers down, make
-     * requests fail and add latency while clients run. librdkafka offers
-     * these only as in-process calls (rd_kafka_mock_broker_set_down and
-     * _set_up, rd_kafka_mock_push_request_errors,
-     * rd_kafka_mock_broker_set_rtt), so this wait has to become a poll over
-     * a control socket on 127.0.0.1 (or a Unix socket in the state
-     * directory) that maps one command line to one of those calls. */
-    while (sigwait(stop_signals, &signal_number) != 0)
-        continue;
-    return signal_number;
+    if (signals < 0) {
+        int signal_number = 0;
+
+        log_write(LOG_WARNING, "KAFKA", "signalfd failed, no control: %s",
+                  strerror(errno));
+        while (sigwait(stop_signals, &signal_number) != 0)
+            continue;
+        return signal_number;
+    }
+    watched[0] = (struct pollfd){.fd = signals, .events = POLLIN};
+    watched[1] = (struct pollfd){.fd = control, .events = POLLIN};
+    for (;;) {
+        if (poll(watched, control >= 0 ? 2 : 1, -1) < 0)
+            continue;
+        if (watched[0].revents & POLLIN)
+            break;
+        if (control >= 0 && (watched[1].revents & POLLIN)) {
+            int client = accept(control, NULL, NULL);
+
+            if (client >= 0) {
+                fault_control_serve(cluster, client);
+                close(client);
+            }
+        }
+    }
+    if (read(signals, &received, sizeof(received)) != sizeof(received))
+        received.ssi_signo = SIGTERM;
+    close(signals);
+    return (int)received.ssi_signo;
+}
+
+/* Opens the control channel and publishes its address. Returns the
+ * listening socket, or -1 with the reason in errbuf. */
+static int open_control(const char *path, char *errbuf, size_t errbuf_size)
+{
+    char address[64];
+    int port, listener = fault_control_listen(&port, errbuf, errbuf_size);
+
+    if (listener < 0)
+        return -1;
+    snprintf(address, sizeof(address), "127.0.0.1:%d", port);
+    if (write_file_atomically(path, address, errbuf, errbuf_size) != 0) {
+        close(listener);
+        return -1;
+    }
+    log_write(LOG_INFO, "KAFKA", "fault-injection channel on %s", address);
+    return listener;
 }
 
 static int run_cluster(const struct broker_options *options)
@@ -381,6 +441,7 @@ static int run_cluster(const struct broker_options *options)
     char errbuf[512];
     sigset_t stop_signals;
     int status = EXIT_FAILURE;
+    int control = -1;
     rd_kafka_t *rk;
 
     /* Blocked before librdkafka starts its threads, so they inherit the
@@ -420,6 +481,16 @@ static int run_cluster(const struct broker_options *options)
               "created topics prefix=%s partitions=%d replicas=%d",
               options->topic_prefix, options->partitions, replication_factor);
 
+    /* Opened before the bootstrap list appears, so whoever waits for
+     * that list finds the control address too. */
+    if (options->control_file != NULL) {
+        control = open_control(options->control_file, errbuf, sizeof(errbuf));
+        if (control < 0) {
+            log_write(LOG_ERR, "KAFKA", "%s", errbuf);
+            goto out_destroy_cluster;
+        }
+    }
+
     bootstraps = rd_kafka_mock_cluster_bootstraps(cluster);
     if (publish_bootstrap(bootstraps, options->bootstrap_file, errbuf,
                           sizeof(errbuf)) != 0) {
@@ -430,7 +501,7 @@ static int run_cluster(const struct broker_options *options)
               options->broker_count, bootstraps);
 
     log_write(LOG_INFO, "KAFKA", "stopping signal=%s",
-              strsignal(wait_for_stop_signal(&stop_signals)));
+              strsignal(wait_for_stop_signal(&stop_signals, cluster, control)));
     status = EXIT_SUCCESS;
 
     /* A stale list would send the next reader to ports where no broker
@@ -439,6 +510,10 @@ static int run_cluster(const struct broker_options *options)
         unlink(options->bootstrap_file);
 
 out_destroy_cluster:
+    if (control >= 0) {
+        close(control);
+        unlink(options->control_file);
+    }
     rd_kafka_mock_cluster_destroy(cluster);
 out_destroy_handle:
     rd_kafka_destroy(rk);

@@ -13,8 +13,10 @@ usage: dev/stack.sh start DIR [COMPONENT...]
 start   starts the components (default: broker redis registry) on free
         127.0.0.1 ports with their state in DIR, waits until each answers,
         then writes DIR/env with the IMGASSURE_* exports for them
-        (IMGASSURE_BROKERS, IMGASSURE_REDIS_URL, IMGASSURE_REGISTRY,
-        IMGASSURE_INSECURE_REGISTRIES). If one fails, the ones already
+        (IMGASSURE_BROKERS, IMGASSURE_DEV_BROKER_CONTROL, IMGASSURE_REDIS_URL,
+        IMGASSURE_REGISTRY, IMGASSURE_INSECURE_REGISTRIES). The broker's
+        fault-injection channel listens at IMGASSURE_DEV_BROKER_CONTROL
+        (see imgassure-dev-broker --help). If one fails, the ones already
         started are stopped and the failed one's log tail is printed.
 stop    stops every component recorded in DIR/pids: SIGTERM, then SIGKILL
         after IMGASSURE_STACK_STOP_TIMEOUT seconds. Safe to repeat.
@@ -211,7 +213,8 @@ start_broker() {
     rm -f "$state_dir/broker/bootstrap"
 
     # The broker binds port 0 itself, so it cannot lose a port race.
-    launch broker "$binary" --bootstrap-file "$state_dir/broker/bootstrap"
+    launch broker "$binary" --bootstrap-file "$state_dir/broker/bootstrap" \
+        --control-file "$state_dir/broker/control"
     wait_ready "$launched_pid" broker_answers || status=$?
     case $status in
     0) ;;
@@ -220,6 +223,7 @@ start_broker() {
     esac
 
     brokers=$(cat "$state_dir/broker/bootstrap")
+    broker_control=$(cat "$state_dir/broker/control")
     say "broker ready: $brokers (pid $launched_pid)"
 }
 
@@ -320,6 +324,7 @@ write_env() {
         echo "# Written by dev/stack.sh start; removed by dev/stack.sh stop."
         if [ -n "$brokers" ]; then
             echo "export IMGASSURE_BROKERS='$brokers'"
+            echo "export IMGASSURE_DEV_BROKER_CONTROL='$broker_control'"
         fi
         if [ -n "$redis_port" ]; then
             echo "export IMGASSURE_REDIS_URL='redis://127.0.0.1:$redis_port'"
@@ -362,7 +367,7 @@ start() {
     check_not_running
     mkdir -p "$state_dir/pids" "$state_dir/logs"
     rm -f "$state_dir/env"
-    brokers="" redis_port="" registry_port=""
+    brokers="" broker_control="" redis_port="" registry_port=""
 
     # A failed start, Ctrl-C or a kill of this script must not leave
     # servers behind.

@@ -102,12 +102,19 @@ static const char record_seen_script[] =
  *
  * A PENDING_SCAN result never replaces a status that a scan wrote: the
  * scan may finish on another worker before the pending result is stored.
+ * Nor does a result that finished before the stored one, so that a
+ * redelivered request's duplicate never regresses the state.
  */
 static const char record_result_script[] =
     "local key = KEYS[1]\n"
     "local status = redis.call('HGET', key, 'status')\n"
     "if ARGV[1] == 'PENDING_SCAN' and status and status ~= 'PENDING_SCAN'"
     " then\n"
+    "  return {}\n"
+    "end\n"
+    "if status and status ~= 'PENDING_SCAN' and"
+    " tonumber(redis.call('HGET', key, 'result_at_ms') or '0') >"
+    " tonumber(ARGV[5]) then\n"
     "  return {}\n"
     "end\n"
     "redis.call('HSET', key, 'status', ARGV[1], 'status_detail', ARGV[2],"

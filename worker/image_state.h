@@ -81,9 +81,10 @@ void waiting_requests_clear(struct waiting_requests *waiting);
  * with its level and risk. scanned_from names the environment whose scan
  * an image took ("" for its own scan). The SCANNED result of a pull is
  * shared with the account's other images, stored under the seen and the
- * manifest digest. The
- * requests that waited for it are returned in *waiting. Pass NULL to
- * store without sharing. Returns 0, or -1 with the reason in errbuf.
+ * manifest digest. The requests that waited for it are returned in
+ * *waiting. Pass NULL to store without sharing. A result that finished
+ * before the stored one changes nothing, so storing a redelivered result
+ * again is harmless. Returns 0, or -1 with the reason in errbuf.
  */
 int image_state_record_result(struct image_state_store *store,
                               const struct scan_result *result,

@@ -6,8 +6,10 @@
 #include "options.h"
 #include "worker.h"
 
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -85,11 +87,21 @@ static const struct option_spec worker_options[] = {
      "45000", "MILLISECONDS",
      "consumer group session timeout: how soon the group notices a worker "
      "that died (and, on the dev broker, how long each rebalance waits)"},
+    {"concurrency", 0, OPTION_INT, "IMGASSURE_CONCURRENCY", "2", "N",
+     "messages handled at once, each on its own thread (1 to 64)"},
+    {"shutdown-timeout", 0, OPTION_INT, "IMGASSURE_SHUTDOWN_TIMEOUT_S", "20",
+     "SECONDS",
+     "on SIGTERM, or when a partition moves to another worker, how long "
+     "scans in flight may take to finish before they are abandoned and "
+     "redelivered"},
     {"log-level", 0, OPTION_STRING, "IMGASSURE_LOG_LEVEL", "info", "LEVEL",
      "lowest level logged: debug, info, warning or error"},
 };
 
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
+
+/* Each thread holds its own Redis connections and a scan's memory. */
+#define MAX_CONCURRENCY 64
 
 static volatile sig_atomic_t stop_requested;
 static volatile sig_atomic_t reload_requested;
@@ -145,6 +157,28 @@ static void install_signal_handlers(void)
     signal(SIGPIPE, SIG_IGN);
 }
 
+/* Reads an integer option in [min, max]. The option parser checks flags
+ * only, so an environment value is checked here too. Returns 0, or -1 with
+ * the reason in errbuf. */
+static int read_bounded(const struct option_values *values, const char *name,
+                        const char *variable, long min, long max, long *value,
+                        char *errbuf, size_t errbuf_size)
+{
+    const char *text = options_get(values, name);
+    char *end = NULL;
+
+    errno = 0;
+    *value = text != NULL ? strtol(text, &end, 10) : 0;
+    if (text != NULL && errno == 0 && end != text && *end == '\0' &&
+        *value >= min && *value <= max)
+        return 0;
+    snprintf(errbuf, errbuf_size,
+             "invalid --%s (or %s) '%.32s': expected an integer from %ld to "
+             "%ld",
+             name, variable, text ? text : "", min, max);
+    return -1;
+}
+
 static int usage_error(const char *message)
 {
     fprintf(stderr, "imgassure-worker: %s\n", message);
@@ -156,6 +190,7 @@ int main(int argc, char **argv)
     struct option_values values;
     struct worker_config config;
     char errbuf[256], default_id[128], host[64];
+    long concurrency, shutdown_timeout_s;
     int level;
 
     if (options_parse(worker_options, COUNT(worker_options), argc, argv,
@@ -180,7 +215,17 @@ int main(int argc, char **argv)
     if (options_get(&values, "brokers") == NULL)
         return usage_error("missing --brokers (or IMGASSURE_BROKERS)");
 
+    if (read_bounded(&values, "concurrency", "IMGASSURE_CONCURRENCY", 1,
+                     MAX_CONCURRENCY, &concurrency, errbuf,
+                     sizeof(errbuf)) != 0 ||
+        read_bounded(&values, "shutdown-timeout",
+                     "IMGASSURE_SHUTDOWN_TIMEOUT_S", 0, 3600,
+                     &shutdown_timeout_s, errbuf, sizeof(errbuf)) != 0)
+        return usage_error(errbuf);
+
     memset(&config, 0, sizeof(config));
+    config.concurrency = (int)concurrency;
+    config.drain_timeout_ms = (int)shutdown_timeout_s * 1000;
     gethostname(host, sizeof(host));
     host[sizeof(host) - 1] = '\0';
     snprintf(default_id, sizeof(default_id), "%s-%d", host, (int)getpid());

@@ -234,6 +234,22 @@ void vulndb_reload_poll(struct vulndb_reload *reload)
         vulndb_reload_request(reload);
 }
 
+void vulndb_reload_check(struct vulndb_reload *reload)
+{
+    if (!reload->thread_started && files_changed(reload))
+        vulndb_reload_request(reload);
+}
+
+int vulndb_reload_ready(struct vulndb_reload *reload)
+{
+    int done;
+
+    pthread_mutex_lock(&reload->lock);
+    done = reload->load_done;
+    pthread_mutex_unlock(&reload->lock);
+    return reload->thread_started && done;
+}
+
 const struct vulndb *vulndb_reload_current(struct vulndb_reload *reload)
 {
     if (reload->thread_started)

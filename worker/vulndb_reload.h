@@ -39,6 +39,15 @@ void vulndb_reload_request(struct vulndb_reload *reload);
  * the files changed, starts a load. Call it between scans, often. */
 void vulndb_reload_poll(struct vulndb_reload *reload);
 
+/* Starts a load when the check interval has passed and the files
+ * changed, without swapping anything in: for a caller whose scans run on
+ * other threads and who swaps only while none runs. */
+void vulndb_reload_check(struct vulndb_reload *reload);
+
+/* Returns 1 when a finished load waits to be swapped in (or to report its
+ * failure) by the next vulndb_reload_current or vulndb_reload_poll. */
+int vulndb_reload_ready(struct vulndb_reload *reload);
+
 /*
  * Returns the database to scan with. Swaps in a finished load first and
  * frees the database it replaces. The pointer stays valid until the next

@@ -11,9 +11,11 @@
 #include "location.h"
 #include "log.h"
 #include "rematch.h"
+#include "offset_tracker.h"
 #include "retry_queue.h"
 #include "sweeper.h"
 #include "vulndb_reload.h"
+#include "worker_pool.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -26,6 +28,7 @@
 
 #define RETRY_BACKOFF_FIRST_MS 500
 #define RETRY_BACKOFF_MAX_MS 30000
+#define LEASE_WARNING_INTERVAL_MS 30000
 
 enum outcome {
     OUTCOME_DONE,      /* commit the offset */
@@ -33,22 +36,39 @@ enum outcome {
     OUTCOME_ABANDONED, /* shutting down: leave it for redelivery */
 };
 
+/*
+ * The state of one thread: the consume loop's, or a pool thread's. A pool
+ * thread has its own Redis connections and configuration copy, its stop
+ * flag is its abort flag, and it shares the producer.
+ */
 struct worker {
     const struct worker_config *config;
     volatile sig_atomic_t *stop;
-    rd_kafka_t *consumer;
     rd_kafka_t *producer;
     struct image_state_store *state;
-    struct vulndb_reload *vulndb; /* NULL without a database */
+    struct vulndb_reload *vulndb; /* NULL without a database, or in a pool
+                                   * thread, which scans with its config's */
     struct retry_queue *retries;  /* NULL when retries are off */
     struct sweeper *sweeper;
     struct rematch *rematch; /* NULL without a database */
     int64_t next_schedule_ms;
+    int64_t next_lease_warning_ms;
     char seen_topic[256];
     char requests_topic[256];
     char results_topic[256];
     char removed_topic[256];
-    int retry_backoff_ms;
+    int *retrying; /* messages being retried, across every thread */
+
+    /* The consume loop's only. */
+    rd_kafka_t *consumer;
+    struct offset_tracker *offsets;
+    struct worker_pool *pool;
+    struct worker *threads;
+    struct worker_config *thread_configs;
+    int retrying_count;
+    int paused;
+    int paused_for_retries;
+    int database_waiting;
 };
 
 static int is_topic(const rd_kafka_message_t *message, const char *topic)
@@ -619,8 +639,15 @@ static void run_scheduler(struct worker *worker)
     held = retry_queue_hold_lease(worker->retries, worker->config->worker_id,
                                   10000, errbuf, sizeof(errbuf));
     if (held <= 0) {
-        if (held < 0)
-            log_write(LOG_WARNING, "REDIS", "%s", errbuf);
+        /* Tried every second: an outage would fill the log otherwise. */
+        if (held < 0 && clock_monotonic_ms() >= worker->next_lease_warning_ms) {
+            log_write(LOG_WARNING, "REDIS",
+                      "retry scheduler waiting for Redis: %s (next report "
+                      "in %d s)",
+                      errbuf, LEASE_WARNING_INTERVAL_MS / 1000);
+            worker->next_lease_warning_ms =
+                clock_monotonic_ms() + LEASE_WARNING_INTERVAL_MS;
+        }
         return;
     }
     count = retry_queue_due(worker->retries, now, values, sizes, 32, errbuf,
@@ -687,82 +714,191 @@ static enum outcome handle_request(struct worker *worker,
     return outcome;
 }
 
-static void commit(struct worker *worker, const rd_kafka_message_t *message)
+static enum outcome handle_message(struct worker *worker,
+                                   const rd_kafka_message_t *message)
 {
-    rd_kafka_resp_err_t error =
-        rd_kafka_commit_message(worker->consumer, message, 0);
-
-    if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
-        log_write(LOG_WARNING, "KAFKA",
-                  "offset commit failed: %s topic=%s partition=%" PRId32
-                  " offset=%" PRId64 ", the message may be processed again",
-                  rd_kafka_err2str(error), rd_kafka_topic_name(message->rkt),
-                  message->partition, message->offset);
-    worker->retry_backoff_ms = RETRY_BACKOFF_FIRST_MS;
+    if (is_topic(message, worker->seen_topic))
+        return handle_seen(worker, message);
+    if (is_topic(message, worker->requests_topic))
+        return handle_request(worker, message);
+    return send_to_dlq(worker, message, "message from unexpected topic");
 }
 
-/* Rewinds the partition to the message so the next poll returns it again,
- * after a backoff that grows with each consecutive failure. */
-static void retry_later(struct worker *worker,
-                        const rd_kafka_message_t *message)
+/* A failing message is retried where it is, never skipped: later offsets
+ * may finish meanwhile, but the commit point waits for this one. */
+#define RETRY_NOTICE_INTERVAL_MS 10000
+
+/* Runs on a pool thread. Returns 1 when the message's outcome is
+ * delivered, 0 when it was abandoned for redelivery. */
+static int handle_in_thread(void *context, const rd_kafka_message_t *message)
 {
-    rd_kafka_topic_partition_list_t *position =
-        rd_kafka_topic_partition_list_new(1);
+    struct worker *worker = context;
+    int backoff_ms = RETRY_BACKOFF_FIRST_MS, failures = 0;
+    int64_t next_notice_ms = 0;
+    enum outcome outcome;
+
+    log_write(LOG_DEBUG, "WORKER",
+              "message started topic=%s partition=%" PRId32 " offset=%" PRId64,
+              rd_kafka_topic_name(message->rkt), message->partition,
+              message->offset);
+    while ((outcome = handle_message(worker, message)) == OUTCOME_RETRY) {
+        if (failures++ == 0)
+            __atomic_add_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
+        if (clock_monotonic_ms() >= next_notice_ms) {
+            log_write(LOG_WARNING, "WORKER",
+                      "message failed %d times, retrying in %d ms: "
+                      "topic=%s partition=%" PRId32 " offset=%" PRId64,
+                      failures, backoff_ms, rd_kafka_topic_name(message->rkt),
+                      message->partition, message->offset);
+            next_notice_ms = clock_monotonic_ms() + RETRY_NOTICE_INTERVAL_MS;
+        }
+        if (back_off(worker, &backoff_ms) != 0) {
+            outcome = OUTCOME_ABANDONED;
+            break;
+        }
+    }
+    if (failures > 0)
+        __atomic_sub_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
+    log_write(LOG_DEBUG, "WORKER",
+              "message %s topic=%s partition=%" PRId32 " offset=%" PRId64,
+              outcome == OUTCOME_DONE ? "finished" : "abandoned",
+              rd_kafka_topic_name(message->rkt), message->partition,
+              message->offset);
+    return outcome == OUTCOME_DONE;
+}
+
+/* Commits the finished offsets of the selected partitions (see
+ * offset_tracker_commits). */
+static void commit_finished(struct worker *worker, const char *topic,
+                            int32_t partition)
+{
+    rd_kafka_topic_partition_list_t *offsets =
+        offset_tracker_commits(worker->offsets, topic, partition);
+    rd_kafka_resp_err_t error;
+
+    if (offsets == NULL)
+        return;
+    error = rd_kafka_commit(worker->consumer, offsets, 0);
+    if (error != RD_KAFKA_RESP_ERR_NO_ERROR)
+        log_write(LOG_WARNING, "KAFKA",
+                  "offset commit failed: %s partitions=%d, their messages "
+                  "may be processed again",
+                  rd_kafka_err2str(error), offsets->cnt);
+    rd_kafka_topic_partition_list_destroy(offsets);
+}
+
+static void pause_or_resume(struct worker *worker, int pause)
+{
+    rd_kafka_topic_partition_list_t *assignment = NULL;
+
+    if (rd_kafka_assignment(worker->consumer, &assignment) !=
+        RD_KAFKA_RESP_ERR_NO_ERROR)
+        return;
+    if (pause)
+        rd_kafka_pause_partitions(worker->consumer, assignment);
+    else
+        rd_kafka_resume_partitions(worker->consumer, assignment);
+    rd_kafka_topic_partition_list_destroy(assignment);
+    worker->paused = pause;
+}
+
+/* Pauses fetching while the threads have enough work queued, while a
+ * message is being retried (Redis or Kafka is failing: more messages would
+ * only fail too) and while a new database waits to be swapped in. Paused
+ * partitions resume where the last message handed out left them. */
+static void regulate_fetching(struct worker *worker)
+{
+    int busy = worker_pool_busy(worker->pool);
+    int retrying = __atomic_load_n(worker->retrying, __ATOMIC_SEQ_CST);
+    int limit = worker->config->concurrency;
+    int pause = retrying > 0 || worker->database_waiting || busy >= 2 * limit ||
+                (worker->paused && busy >= limit);
+
+    if (retrying > 0 && !worker->paused_for_retries) {
+        log_write(LOG_WARNING, "WORKER",
+                  "consumption paused: a message is failing and is retried "
+                  "with backoff until Redis and Kafka answer again");
+        worker->paused_for_retries = 1;
+    } else if (retrying == 0 && worker->paused_for_retries) {
+        log_write(LOG_NOTICE, "WORKER", "consumption resumed");
+        worker->paused_for_retries = 0;
+    }
+    if (pause != worker->paused)
+        pause_or_resume(worker, pause);
+}
+
+/* Threads scan with the database in their configuration. A new one
+ * replaces it only while no thread runs, so no scan uses a freed one. */
+static void tend_database(struct worker *worker)
+{
+    volatile sig_atomic_t *reload = worker->config->reload_requested;
+    const struct vulndb *database;
+
+    if (worker->vulndb == NULL)
+        return;
+    if (reload != NULL && *reload) {
+        *reload = 0;
+        vulndb_reload_request(worker->vulndb);
+    }
+    vulndb_reload_check(worker->vulndb);
+    if (!vulndb_reload_ready(worker->vulndb))
+        return;
+
+    worker->database_waiting = 1;
+    worker_pool_hold(worker->pool, 1);
+    if (worker_pool_running(worker->pool) > 0)
+        return;
+    database = vulndb_reload_current(worker->vulndb);
+    for (int i = 0; i < worker->config->concurrency; i++)
+        worker->thread_configs[i].scan.vulndb = database;
+    worker->database_waiting = 0;
+    worker_pool_hold(worker->pool, 0);
+}
+
+/* Hands the message to the threads. A message that cannot be tracked is
+ * consumed again after a rewind, because an untracked offset could be
+ * committed before its message finished. */
+static void dispatch(struct worker *worker, rd_kafka_message_t *message)
+{
+    rd_kafka_topic_partition_list_t *position;
     rd_kafka_error_t *error;
 
+    if (offset_tracker_start(worker->offsets, rd_kafka_topic_name(message->rkt),
+                             message->partition, message->offset) == 0) {
+        worker_pool_submit(worker->pool, message);
+        return;
+    }
+
+    log_write(LOG_ERR, "WORKER",
+              "out of memory tracking an offset, "
+              "rewinding the partition");
+    position = rd_kafka_topic_partition_list_new(1);
     rd_kafka_topic_partition_list_add(
         position, rd_kafka_topic_name(message->rkt), message->partition)
         ->offset = message->offset;
     error = rd_kafka_seek_partitions(worker->consumer, position, 5000);
-    if (error != NULL) {
-        log_write(LOG_ERR, "KAFKA", "rewind failed: %s",
-                  rd_kafka_error_string(error));
+    if (error != NULL)
         rd_kafka_error_destroy(error);
-    }
     rd_kafka_topic_partition_list_destroy(position);
-
-    /* Stopping ends the wait early; the message stays uncommitted. */
-    back_off(worker, &worker->retry_backoff_ms);
-}
-
-static void handle_message(struct worker *worker,
-                           const rd_kafka_message_t *message)
-{
-    enum outcome outcome;
-
-    if (is_topic(message, worker->seen_topic))
-        outcome = handle_seen(worker, message);
-    else if (is_topic(message, worker->requests_topic))
-        outcome = handle_request(worker, message);
-    else
-        outcome = send_to_dlq(worker, message, "message from unexpected topic");
-
-    if (outcome == OUTCOME_DONE)
-        commit(worker, message);
-    else if (outcome == OUTCOME_RETRY)
-        retry_later(worker, message);
+    rd_kafka_message_destroy(message);
 }
 
 static void consume(struct worker *worker)
 {
-    volatile sig_atomic_t *reload = worker->config->reload_requested;
-
     while (!*worker->stop) {
-        rd_kafka_message_t *message =
-            rd_kafka_consumer_poll(worker->consumer, 500);
+        rd_kafka_message_t *message;
 
-        if (worker->vulndb != NULL) {
-            if (reload != NULL && *reload) {
-                *reload = 0;
-                vulndb_reload_request(worker->vulndb);
-            }
-            vulndb_reload_poll(worker->vulndb);
-            rematch_tick(worker->rematch,
-                         vulndb_reload_current(worker->vulndb));
-        }
-
+        regulate_fetching(worker);
+        message = rd_kafka_consumer_poll(worker->consumer, 200);
+        tend_database(worker);
         rd_kafka_poll(worker->producer, 0);
         run_scheduler(worker);
+        commit_finished(worker, NULL, -1);
+        /* The database the threads scan with: asking vulndb_reload for
+         * the current one here could swap it under a running scan. */
+        if (worker->rematch != NULL && !worker->database_waiting)
+            rematch_tick(worker->rematch,
+                         worker->thread_configs[0].scan.vulndb);
         if (worker->sweeper != NULL)
             sweeper_tick(worker->sweeper);
         if (message == NULL)
@@ -771,10 +907,79 @@ static void consume(struct worker *worker)
             if (message->err != RD_KAFKA_RESP_ERR__PARTITION_EOF)
                 log_write(LOG_WARNING, "KAFKA", "consumer error: %s",
                           rd_kafka_message_errstr(message));
-        } else {
-            handle_message(worker, message);
+            rd_kafka_message_destroy(message);
+            continue;
         }
-        rd_kafka_message_destroy(message);
+        dispatch(worker, message);
+    }
+}
+
+/* Gives the partitions' messages in flight until the drain deadline to
+ * finish, abandons the rest, and commits what finished, so the next owner
+ * starts after the finished scans. */
+static void drain_partitions(struct worker *worker,
+                             const rd_kafka_topic_partition_list_t *partitions)
+{
+    int64_t deadline_ms =
+        clock_monotonic_ms() + worker->config->drain_timeout_ms;
+    int abandoned = 0;
+
+    for (int i = 0; i < partitions->cnt; i++) {
+        const rd_kafka_topic_partition_t *revoked = &partitions->elems[i];
+        int64_t left_ms = deadline_ms - clock_monotonic_ms();
+
+        abandoned +=
+            worker_pool_drain(worker->pool, revoked->topic, revoked->partition,
+                              left_ms > 0 ? (int)left_ms : 0);
+        commit_finished(worker, revoked->topic, revoked->partition);
+        offset_tracker_forget(worker->offsets, revoked->topic,
+                              revoked->partition);
+    }
+    if (abandoned > 0)
+        log_write(LOG_NOTICE, "WORKER",
+                  "abandoned %d messages of revoked partitions after %d ms, "
+                  "their next owner handles them",
+                  abandoned, worker->config->drain_timeout_ms);
+}
+
+static void on_rebalance(rd_kafka_t *consumer, rd_kafka_resp_err_t reason,
+                         rd_kafka_topic_partition_list_t *partitions,
+                         void *opaque)
+{
+    struct worker *worker = opaque;
+    int cooperative =
+        strcmp(rd_kafka_rebalance_protocol(consumer), "COOPERATIVE") == 0;
+    rd_kafka_error_t *error = NULL;
+
+    if (reason == RD_KAFKA_RESP_ERR__ASSIGN_PARTITIONS) {
+        log_write(LOG_INFO, "KAFKA", "partitions assigned count=%d",
+                  partitions->cnt);
+        for (int i = 0; i < partitions->cnt; i++)
+            offset_tracker_forget(worker->offsets, partitions->elems[i].topic,
+                                  partitions->elems[i].partition);
+        if (cooperative)
+            error = rd_kafka_incremental_assign(consumer, partitions);
+        else
+            rd_kafka_assign(consumer, partitions);
+        /* librdkafka keeps a partition's pause across assignments: set
+         * it to what the loop expects either way. */
+        if (worker->paused)
+            rd_kafka_pause_partitions(consumer, partitions);
+        else
+            rd_kafka_resume_partitions(consumer, partitions);
+    } else {
+        log_write(LOG_INFO, "KAFKA", "partitions revoked count=%d",
+                  partitions->cnt);
+        drain_partitions(worker, partitions);
+        if (cooperative)
+            error = rd_kafka_incremental_unassign(consumer, partitions);
+        else
+            rd_kafka_assign(consumer, NULL);
+    }
+    if (error != NULL) {
+        log_write(LOG_ERR, "KAFKA", "rebalance failed: %s",
+                  rd_kafka_error_string(error));
+        rd_kafka_error_destroy(error);
     }
 }
 
@@ -791,9 +996,10 @@ static long max_poll_interval_ms(long pull_timeout_s)
     return interval_s * 1000;
 }
 
-static rd_kafka_t *create_consumer(const struct worker_config *config,
-                                   char *errbuf, size_t errbuf_size)
+static rd_kafka_t *create_consumer(struct worker *worker, char *errbuf,
+                                   size_t errbuf_size)
 {
+    const struct worker_config *config = worker->config;
     rd_kafka_conf_t *conf =
         kafka_conf_new(config->brokers, NULL, 0, errbuf, errbuf_size);
     rd_kafka_t *consumer;
@@ -830,6 +1036,8 @@ static rd_kafka_t *create_consumer(const struct worker_config *config,
         rd_kafka_conf_destroy(conf);
         return NULL;
     }
+    rd_kafka_conf_set_rebalance_cb(conf, on_rebalance);
+    rd_kafka_conf_set_opaque(conf, worker);
 
     consumer = rd_kafka_new(RD_KAFKA_CONSUMER, conf, reason, sizeof(reason));
     if (consumer == NULL) {
@@ -930,6 +1138,74 @@ static int check_credentials_dir(const char *path, char *errbuf,
     return -1;
 }
 
+/* Gives pool thread index its own Redis connections and configuration:
+ * its abort flag replaces the process's stop flag, so a scan runs on past
+ * SIGTERM until the shutdown deadline. */
+static int start_thread_context(struct worker *worker, int index, char *errbuf,
+                                size_t errbuf_size)
+{
+    struct worker *thread = &worker->threads[index];
+    struct worker_config *config = &worker->thread_configs[index];
+    volatile sig_atomic_t *abort = worker_pool_abort_flag(worker->pool, index);
+
+    *config = *worker->config;
+    config->scan.abort_requested = abort;
+    if (worker->vulndb != NULL)
+        config->scan.vulndb = vulndb_reload_current(worker->vulndb);
+
+    memcpy(thread, worker, sizeof(*thread));
+    thread->config = config;
+    thread->stop = abort;
+    thread->vulndb = NULL;
+    thread->consumer = NULL;
+    thread->state = image_state_connect(config->redis_url, errbuf, errbuf_size);
+    if (thread->state == NULL)
+        return -1;
+    thread->retries = NULL;
+    if (worker->retries != NULL) {
+        thread->retries =
+            retry_queue_connect(config->redis_url, errbuf, errbuf_size);
+        if (thread->retries == NULL)
+            return -1;
+    }
+    return 0;
+}
+
+static int start_threads(struct worker *worker, char *errbuf,
+                         size_t errbuf_size)
+{
+    int count = worker->config->concurrency;
+    void **contexts;
+    int status = 0;
+
+    worker->offsets = offset_tracker_new();
+    worker->pool =
+        worker->offsets ? worker_pool_new(count, worker->offsets) : NULL;
+    worker->threads = calloc((size_t)count, sizeof(*worker->threads));
+    worker->thread_configs =
+        calloc((size_t)count, sizeof(*worker->thread_configs));
+    contexts = calloc((size_t)count, sizeof(*contexts));
+    if (worker->pool == NULL || worker->threads == NULL ||
+        worker->thread_configs == NULL || contexts == NULL) {
+        snprintf(errbuf, errbuf_size, "out of memory starting %d threads",
+                 count);
+        free(contexts);
+        return -1;
+    }
+
+    for (int i = 0; i < count && status == 0; i++) {
+        status = start_thread_context(worker, i, errbuf, errbuf_size);
+        contexts[i] = &worker->threads[i];
+    }
+    if (status == 0 &&
+        worker_pool_start(worker->pool, handle_in_thread, contexts) != 0) {
+        snprintf(errbuf, errbuf_size, "cannot start %d scan threads", count);
+        status = -1;
+    }
+    free(contexts);
+    return status;
+}
+
 static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
 {
     const struct worker_config *config = worker->config;
@@ -1004,20 +1280,55 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
         if (worker->rematch == NULL)
             return -1;
     }
-    worker->consumer = create_consumer(config, errbuf, errbuf_size);
+    if (start_threads(worker, errbuf, errbuf_size) != 0)
+        return -1;
+    worker->consumer = create_consumer(worker, errbuf, errbuf_size);
     if (worker->consumer == NULL)
         return -1;
     return subscribe(worker, errbuf, errbuf_size);
 }
 
+/* Gives the scans in flight until the shutdown deadline, abandons the
+ * rest, commits what finished, then leaves the group so its partitions
+ * move to other workers now, not after the session times out. */
+static void stop_consuming(struct worker *worker)
+{
+    int in_flight = worker_pool_busy(worker->pool), abandoned;
+
+    log_write(LOG_INFO, "WORKER",
+              "stopping: fetching stopped, %d messages in flight get up to "
+              "%d ms",
+              in_flight, worker->config->drain_timeout_ms);
+    abandoned = worker_pool_drain(worker->pool, NULL, -1,
+                                  worker->config->drain_timeout_ms);
+    if (abandoned > 0)
+        log_write(LOG_NOTICE, "WORKER",
+                  "abandoned %d scans at the shutdown deadline, another "
+                  "worker receives them",
+                  abandoned);
+    commit_finished(worker, NULL, -1);
+    rd_kafka_consumer_close(worker->consumer);
+}
+
+static void stop_threads(struct worker *worker)
+{
+    worker_pool_free(worker->pool);
+    for (int i = 0; worker->threads != NULL && i < worker->config->concurrency;
+         i++) {
+        image_state_free(worker->threads[i].state);
+        retry_queue_free(worker->threads[i].retries);
+    }
+    free(worker->threads);
+    free(worker->thread_configs);
+}
+
 static void stop_worker(struct worker *worker)
 {
-    if (worker->consumer != NULL) {
-        /* Leaves the group so its partitions move to other workers now,
-         * not after the session times out. */
-        rd_kafka_consumer_close(worker->consumer);
+    if (worker->consumer != NULL)
+        stop_consuming(worker);
+    stop_threads(worker);
+    if (worker->consumer != NULL)
         rd_kafka_destroy(worker->consumer);
-    }
     sweeper_free(worker->sweeper);
     rematch_free(worker->rematch);
     if (worker->producer != NULL) {
@@ -1027,6 +1338,7 @@ static void stop_worker(struct worker *worker)
     image_state_free(worker->state);
     vulndb_reload_free(worker->vulndb);
     retry_queue_free(worker->retries);
+    offset_tracker_free(worker->offsets);
 }
 
 int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop)
@@ -1038,7 +1350,7 @@ int worker_run(const struct worker_config *config, volatile sig_atomic_t *stop)
     memset(&worker, 0, sizeof(worker));
     worker.config = config;
     worker.stop = stop;
-    worker.retry_backoff_ms = RETRY_BACKOFF_FIRST_MS;
+    worker.retrying = &worker.retrying_count;
 
     if (start(&worker, errbuf, sizeof(errbuf)) != 0) {
         log_write(LOG_ERR, "WORKER", "start-up failed: %s", errbuf);

@@ -22,6 +22,10 @@ struct worker_config {
     const char *worker_id;
     int delivery_timeout_ms;
     int session_timeout_ms; /* consumer group session; 0: librdkafka's */
+    int concurrency;        /* messages handled at once, each on a thread */
+    /* On SIGTERM or a revoked partition, the time messages in flight get
+     * to finish before they are abandoned for redelivery. */
+    int drain_timeout_ms;
     /* PARTIAL and INTERNAL_ERROR scans run again after retry_backoff_s,
      * doubling each time, up to retry_max_attempts in all (1: never). */
     long retry_backoff_s;
@@ -41,9 +45,11 @@ struct worker_config {
 };
 
 /*
- * Runs until *stop becomes non-zero (a signal handler sets it). A scan in
- * flight when that happens is abandoned and its request left uncommitted,
- * so the group redelivers it. Returns 0 after a clean shutdown (the
+ * Runs until *stop becomes non-zero (a signal handler sets it). Fetching
+ * then stops; scans in flight get drain_timeout_ms to finish, and those
+ * still running are abandoned and left uncommitted, so the group
+ * redelivers them. scan.abort_requested is not used: each thread has its
+ * own abort flag. Returns 0 after a clean shutdown (the
  * consumer has left the group), or 1 when start-up failed, with the reason
  * logged.
  */
