@@ -141,11 +141,13 @@ static int stanza_installed(struct parser *parser, bool *installed)
         return fail(parser, stanza->first_line,
                     "Status must have three words (want, flag, state)");
 
-    /* triggers-* packages are unpacked and configured, and only trigger
-     * processing is outstanding, so their files are on disk. */
-    *installed = strcmp(state, "installed") == 0 ||
-                 strcmp(state, "triggers-awaited") == 0 ||
-                 strcmp(state, "triggers-pending") == 0;
+    /* Every state but these two leaves some or all of the package's files
+     * on disk: triggers-* packages wait only for trigger processing, and
+     * unpacked, half-configured and half-installed ones for an interrupted
+     * installation or removal. Their vulnerable code is in the image, so
+     * they count as installed, as dpkg-query -W lists them. */
+    *installed = strcmp(state, "not-installed") != 0 &&
+                 strcmp(state, "config-files") != 0;
     return 0;
 }
 

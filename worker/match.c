@@ -285,7 +285,12 @@ static int merge_aliases(struct matcher *matcher, size_t first, size_t end,
         finding->aliases = calloc(count, sizeof(*finding->aliases));
         result = finding->aliases ? 0 : -1;
     }
-    for (size_t i = 0; i < count && result == 0; i++) {
+    /* A result carries at most FINDING_MAX_ALIASES ids per finding; past
+     * that, ids are dropped (in sorted order) rather than the result. The
+     * finding itself, its CVE and its rating stay. */
+    for (size_t i = 0;
+         i < count && result == 0 && finding->alias_count < FINDING_MAX_ALIASES;
+         i++) {
         if (i > 0 && strcmp(aliases[i - 1], aliases[i]) == 0)
             continue;
         finding->aliases[finding->alias_count] = strdup(aliases[i]);

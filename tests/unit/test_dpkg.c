@@ -95,7 +95,7 @@ static void reads_installed_fields(void **state)
     dpkg_packages_free(packages, count);
 }
 
-static void skips_packages_not_installed(void **state)
+static void keeps_packages_with_files_on_disk(void **state)
 {
     (void)state;
     size_t count = 0;
@@ -117,10 +117,13 @@ static void skips_packages_not_installed(void **state)
                  "Package: kept\nStatus: install ok installed\nVersion: 8\n",
                  false, &count);
 
-    assert_int_equal(count, 3);
-    assert_string_equal(packages[0].name, "pending");
-    assert_string_equal(packages[1].name, "awaited");
-    assert_string_equal(packages[2].name, "kept");
+    assert_int_equal(count, 6);
+    assert_string_equal(packages[0].name, "broken");
+    assert_string_equal(packages[1].name, "unpacked");
+    assert_string_equal(packages[2].name, "half");
+    assert_string_equal(packages[3].name, "pending");
+    assert_string_equal(packages[4].name, "awaited");
+    assert_string_equal(packages[5].name, "kept");
     dpkg_packages_free(packages, count);
 }
 
@@ -781,7 +784,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(reads_installed_fields),
-        cmocka_unit_test(skips_packages_not_installed),
+        cmocka_unit_test(keeps_packages_with_files_on_disk),
         cmocka_unit_test(folds_continuation_lines),
         cmocka_unit_test(accepts_crlf_comments_and_any_case),
         cmocka_unit_test(empty_text_has_no_packages),

@@ -291,6 +291,36 @@ static void reports_no_fix_when_a_merged_record_has_none(void **state)
     vulndb_free(db);
 }
 
+static void caps_aliases_of_one_finding(void **state)
+{
+    (void)state;
+    char directory[64], record[8192];
+    size_t used = (size_t)snprintf(
+        record, sizeof(record),
+        "{\"id\": \"DEBIAN-CVE-2099-8888\", \"modified\": "
+        "\"2099-01-01T00:00:00Z\", \"upstream\": [\"CVE-2099-8888\"], "
+        "\"aliases\": [");
+    for (int i = 0; i < 100; i++)
+        used += (size_t)snprintf(record + used, sizeof(record) - used,
+                                 "%s\"GHSA-%04d-aaaa-bbbb\"", i ? ", " : "", i);
+    snprintf(record + used, sizeof(record) - used,
+             "], \"affected\": [{\"package\": {\"ecosystem\": "
+             "\"Debian:12\", \"name\": \"manysrc\"}, \"ranges\": "
+             "[{\"type\": \"ECOSYSTEM\", \"events\": [{\"introduced\": "
+             "\"0\"}]}]}]}");
+    write_record(directory, sizeof(directory), "records.json", record);
+    struct vulndb *db = load(directory, NULL);
+    remove_record(directory, "records.json");
+
+    /* The finding stays, with as many ids as a result can carry. */
+    struct match result = expect_one(
+        db, "Debian:12", package("manybin", "1.0-1", "manysrc", NULL));
+    assert_string_equal(result.findings[0].id, "CVE-2099-8888");
+    assert_int_equal(result.findings[0].alias_count, FINDING_MAX_ALIASES);
+    match_findings_free(result.findings, result.count);
+    vulndb_free(db);
+}
+
 /* OSV evaluation ---------------------------------------------------------- */
 
 struct version_case {
@@ -941,6 +971,7 @@ int main(void)
             merges_ubuntu_notice_with_its_cve_record, setup_records,
             teardown_db),
         cmocka_unit_test(reports_no_fix_when_a_merged_record_has_none),
+        cmocka_unit_test(caps_aliases_of_one_finding),
         cmocka_unit_test_setup_teardown(evaluates_several_ranges_and_pairs,
                                         setup_records, teardown_db),
         cmocka_unit_test_setup_teardown(last_affected_includes_that_version,
