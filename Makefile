@@ -171,7 +171,7 @@ demo: deps
 asan: deps
 	$(MAKE) BUILD=build/asan OPTFLAGS="-O1 -g -fno-omit-frame-pointer" \
 		SANFLAGS="-fsanitize=address,undefined -fno-sanitize-recover=undefined" \
-		IMGASSURE_BUILD=build/asan all test-unit test-e2e
+		IMGASSURE_BUILD=build/asan all test-unit test-e2e test-faults-short
 
 # libFuzzer targets: each fuzz/fuzz_*.c linked with the libraries built
 # by clang apart in build/fuzz, then run for FUZZ_SECONDS each by
