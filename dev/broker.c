@@ -86,7 +86,7 @@ static const char summary[] =
     "  rtt BROKER|all MILLISECONDS    delay every response\n"
     "  errors REQUEST COUNT ERROR     fail the next COUNT requests of a type,\n"
     "                                 e.g. errors produce 5 "
-    "NOT_LEADER_FOR_PARTITION";
+    "REQUEST_TIMED_OUT";
 
 struct broker_options {
     int broker_count;

@@ -308,7 +308,7 @@ int cli_results(int argc, char **argv)
 
     if (cli_parse("imgassure results [--follow] [--json] [OPTIONS]",
                   "Prints scan results from the results topic, oldest "
-                  "first.",
+                  "first within each partition.",
                   results_options, COUNT(results_options), argc, argv, &values,
                   &exit_code) != 0)
         return exit_code;

@@ -510,6 +510,19 @@ static void warn_unrated(const struct scan_command *command)
                     : "");
 }
 
+/* Says why the command fails the pipeline, beside the table. */
+static void report_threshold(const struct scan_command *command)
+{
+    size_t reached = 0;
+
+    for (size_t i = 0; i < command->result.finding_count; i++)
+        reached += command->result.findings[i].severity >= command->threshold;
+    fprintf(stderr,
+            "imgassure scan: %zu findings are %s or worse (--fail-on %s)\n",
+            reached, severity_name(command->threshold),
+            severity_name(command->threshold));
+}
+
 /* The exit code of a finished scan, before publishing. */
 static int verdict(const struct scan_command *command)
 {
@@ -555,6 +568,8 @@ static int scan_and_report(struct scan_command *command)
     print_result(command);
     warn_unrated(command);
     exit_code = verdict(command);
+    if (exit_code == SCAN_EXIT_THRESHOLD)
+        report_threshold(command);
     if (publishing(command) && (publish(command) != CLI_EXIT_OK ||
                                 store_state(command) != CLI_EXIT_OK))
         return SCAN_EXIT_NOT_PUBLISHED;

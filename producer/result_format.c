@@ -181,9 +181,7 @@ static void print_worst_findings(FILE *out, const struct scan_result *result)
                 finding->fixed_version ? finding->fixed_version : "(no fix)");
     }
     if (result->finding_count > shown)
-        fprintf(out,
-                "    ... %zu more (imgassure results --json lists "
-                "every finding)\n",
+        fprintf(out, "    ... %zu more (--json lists every finding)\n",
                 result->finding_count - shown);
 }
 

@@ -228,7 +228,8 @@ static int match_again(struct rematch *rematch, struct scan_result *result,
 
     if (result->os_id == NULL ||
         vulndb_ecosystem_for_os(result->os_id, result->os_version_id, ecosystem,
-                                sizeof(ecosystem)) != 0)
+                                sizeof(ecosystem)) != 0 ||
+        !vulndb_has_ecosystem(rematch->db, ecosystem))
         return 0;
     if (match_inventory(rematch->db, ecosystem, result->packages,
                         result->package_count, &findings, &count, errbuf,

@@ -683,6 +683,13 @@ static int scanned(struct scan_context *scan, const char *database)
                  result->os_version_id ? result->os_version_id : "");
         return not_matched(result, database, errbuf);
     }
+    if (!vulndb_has_ecosystem(db, ecosystem)) {
+        snprintf(errbuf, sizeof(errbuf),
+                 "the vulnerability database (%s) holds no advisories for "
+                 "%s: add that distribution's OSV export to IMGASSURE_VULN_DB",
+                 vulndb_version(db), ecosystem);
+        return not_matched(result, database, errbuf);
+    }
     if (match_inventory(db, ecosystem, result->packages, result->package_count,
                         &result->findings, &result->finding_count, errbuf,
                         sizeof(errbuf)) != 0)

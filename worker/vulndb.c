@@ -603,6 +603,23 @@ size_t vulndb_find(const struct vulndb *db, const char *ecosystem,
     return end - low;
 }
 
+int vulndb_has_ecosystem(const struct vulndb *db, const char *ecosystem)
+{
+    size_t low = 0;
+    size_t high = db->affected_count;
+
+    /* The first entry whose ecosystem is not below the one wanted. */
+    while (low < high) {
+        size_t middle = low + (high - low) / 2;
+        if (strcmp(ecosystem, db->affected[middle].ecosystem) > 0)
+            low = middle + 1;
+        else
+            high = middle;
+    }
+    return low < db->affected_count &&
+           strcmp(ecosystem, db->affected[low].ecosystem) == 0;
+}
+
 static int compare_cve_id(const void *key, const void *element)
 {
     return strcmp(key, ((const struct vulndb_cve *)element)->id);

@@ -205,6 +205,11 @@ struct vulndb_cve {
 size_t vulndb_find(const struct vulndb *db, const char *ecosystem,
                    const char *name, const struct vulndb_affected **entries);
 
+/* Returns 1 when the database holds an affected entry in ecosystem (for
+ * example "Debian:12"), else 0. A database without the image's ecosystem
+ * cannot tell that the image has no vulnerabilities. */
+int vulndb_has_ecosystem(const struct vulndb *db, const char *ecosystem);
+
 /* Returns the CVE record for a CVE id, or NULL. */
 const struct vulndb_cve *vulndb_find_cve(const struct vulndb *db,
                                          const char *cve_id);

@@ -137,6 +137,25 @@ test_fail_on_sets_the_exit_code() {
     [ "$status" -eq 2 ] || fail "no SOURCE: exit $status, expected 2"
 }
 
+# A database without the image's ecosystem cannot say the image is clean:
+# the result must say "not matched", and --fail-on must not pass it.
+test_database_without_the_ecosystem_is_not_matched() {
+    local status
+    status=$(scan_json "oci:$layout" --vuln-db "$fixtures/osv/Alpine")
+    [ "$status" -eq 0 ] || fail "exit $status: $(cat "$state_dir/scan.err")" || return 1
+    /usr/bin/python3 - "$state_dir/scan.json" <<'EOF2'
+import json, sys
+result = json.load(open(sys.argv[1]))
+assert result["vulnerabilities_matched"] is False, result["status_detail"]
+assert "no advisories for Debian:12" in result["status_detail"], result["status_detail"]
+EOF2
+    [ $? -eq 0 ] || return 1
+    "$imgassure" scan "oci:$layout" --vuln-db "$fixtures/osv/Alpine" --fail-on HIGH \
+        >/dev/null 2>&1
+    status=$?
+    [ "$status" -eq 3 ] || fail "--fail-on with an Alpine-only database: exit $status, expected 3"
+}
+
 test_corrupted_layer_reported() {
     local status layer
     cp -r "$layout" "$state_dir/corrupt" || return 1
@@ -431,6 +450,7 @@ run_test test_docker_archive_scanned
 run_test test_gzipped_docker_archive_scanned
 run_test test_registry_image_scanned
 run_test test_fail_on_sets_the_exit_code
+run_test test_database_without_the_ecosystem_is_not_matched
 run_test test_corrupted_layer_reported
 run_test test_oversized_package_database_reported
 run_test test_unreadable_archive_is_a_scan_failure

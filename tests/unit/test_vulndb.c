@@ -300,6 +300,13 @@ static void indexes_by_ecosystem_and_package(void **state)
     assert_null(entries);
     assert_int_equal(vulndb_find(db, "PyPI", "examplepkg", &entries), 0);
     assert_int_equal(vulndb_find(db, "Debian:13", "mergesrc", &entries), 0);
+
+    assert_true(vulndb_has_ecosystem(db, "Debian:12"));
+    assert_true(vulndb_has_ecosystem(db, "Alpine:v3.10"));
+    assert_false(vulndb_has_ecosystem(db, "Debian:13"));
+    assert_false(vulndb_has_ecosystem(db, "Debian:1"));
+    assert_false(vulndb_has_ecosystem(db, "Ubuntu:24.04"));
+    assert_false(vulndb_has_ecosystem(db, ""));
     vulndb_free(db);
 }
 
