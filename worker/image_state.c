@@ -26,8 +26,9 @@ struct image_state_store {
  * The running time and set take the newest sighting whatever the order
  * of arrival, but the rest of the hash moves only with a newer event. The
  * script stores its scan decision in the hash (claim_event). A redelivered
- * event then gets the same decision again, and any other event reads the
- * status that the claim wrote.
+ * event then gets the same decision again, unless its request was already
+ * delivered (claim_delivered), and any other event reads the status that
+ * the claim wrote.
  */
 static const char record_seen_script[] =
     "local key = KEYS[1]\n"
@@ -66,6 +67,9 @@ static const char record_seen_script[] =
     "  end\n"
     "end\n"
     "if redis.call('HGET', key, 'claim_event') == ARGV[14] then\n"
+    "  if redis.call('HGET', key, 'claim_delivered') then\n"
+    "    return {'NONE', ''}\n"
+    "  end\n"
     "  return {redis.call('HGET', key, 'claim_decision'),"
     " redis.call('HGET', key, 'claim_request_id')}\n"
     "end\n"
@@ -93,7 +97,16 @@ static const char record_seen_script[] =
     "redis.call('HSET', key, 'scan_requested_at_ms', ARGV[12],"
     " 'claim_event', ARGV[14], 'claim_decision', decision,"
     " 'claim_request_id', ARGV[15])\n"
+    "redis.call('HDEL', key, 'claim_delivered')\n"
     "return {decision, ARGV[15]}\n";
+
+/* KEYS: image hash. ARGV: event id. Marks the event's claim delivered,
+ * unless a later claim replaced it. */
+static const char claim_delivered_script[] =
+    "if redis.call('HGET', KEYS[1], 'claim_event') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'claim_delivered', '1')\n"
+    "end\n"
+    "return 1\n";
 
 /*
  * KEYS: image hash, running zset, then a (scan string, waiting zset) pair
@@ -517,6 +530,54 @@ out:
     free(seen_call);
     free(pending);
     return left == 0 ? 0 : -1;
+}
+
+int image_state_claims_delivered(struct image_state_store *store,
+                                 const struct image_seen *events,
+                                 const struct seen_outcome *outcomes,
+                                 size_t count, char *errbuf, size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    char key[KEY_SIZE];
+    int sent = 0, failed = 0;
+
+    if (redis == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        if (outcomes[i].decision == SEEN_NO_SCAN)
+            continue;
+        if (image_state_key(&events[i].image, key, sizeof(key)) != 0) {
+            snprintf(errbuf, errbuf_size, "image state key too long");
+            failed = 1;
+            break;
+        }
+        if (redisAppendCommand(redis, "EVAL %s 1 %s %s", claim_delivered_script,
+                               key, events[i].event_id) != REDIS_OK) {
+            failed = 1;
+            break;
+        }
+        sent++;
+    }
+
+    for (int i = 0; i < sent; i++) {
+        redisReply *reply = NULL;
+
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
+            snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                     redis->errstr);
+            return -1;
+        }
+        if (reply->type == REDIS_REPLY_ERROR && !failed) {
+            snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                     reply->str);
+            failed = 1;
+        }
+        freeReplyObject(reply);
+    }
+    if (failed && redis->err != 0)
+        snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                 redis->errstr);
+    return failed ? -1 : 0;
 }
 
 int image_state_record_seen(struct image_state_store *store,

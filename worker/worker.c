@@ -501,6 +501,16 @@ static enum outcome seen_batch_request_scans(struct worker *worker,
             store_result(worker, &batch->pending[i], "") != OUTCOME_DONE)
             return OUTCOME_ABANDONED;
     }
+    /* Without the note a redelivery sends the same request (same id)
+     * again; nothing is lost, so the batch still counts as done. */
+    if (batch->wait_count > 0 &&
+        image_state_claims_delivered(worker->state, batch->events,
+                                     batch->outcomes, batch->count, errbuf,
+                                     sizeof(errbuf)) != 0)
+        log_write(LOG_WARNING, "REDIS",
+                  "%s: a redelivery of these events may request their "
+                  "scans again",
+                  errbuf);
     return OUTCOME_DONE;
 }
 

@@ -459,6 +459,19 @@ static void batch_starts_one_scan_and_keeps_newest(void **state)
         assert_int_equal(again[i].decision, outcomes[i].decision);
         assert_string_equal(again[i].request_id, outcomes[i].request_id);
     }
+
+    /* Once the request is delivered, a redelivery asks for nothing. */
+    assert_int_equal(image_state_claims_delivered(store, events, outcomes, 5,
+                                                  errbuf, sizeof(errbuf)),
+                     0);
+    assert_int_equal(image_state_record_seen_batch(
+                         store, events,
+                         (const char(*)[UUID_TEXT_SIZE])request_ids, 5, T0,
+                         DAY_MS, again, errbuf, sizeof(errbuf)),
+                     0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(again[i].decision, SEEN_NO_SCAN);
+    assert_field(store, account, "prod", "request_id", "request-0");
 }
 
 /* A Redis that lost its script cache answers NOSCRIPT: the batch loads
