@@ -955,10 +955,14 @@ static void pause_or_resume(struct worker *worker, int pause)
     worker->paused = pause;
 }
 
-/* Image-seen messages are handled in batches of up to SEEN_BATCH_MAX,
- * so enough of them are fetched ahead for every thread to fill one. */
+/* Image-seen messages are handled in batches of up to SEEN_BATCH_MAX.
+ * Up to SEEN_QUEUE_LIMIT of them wait in the pool, so that every thread
+ * finds a full batch; past that the loop stops polling for a moment (see
+ * consume) instead of pausing, since a resumed partition waits for a new
+ * fetch while a paused one only waits for the next poll. */
 #define SEEN_BATCH_MAX 500
-#define SEEN_QUEUE_LIMIT (2 * SEEN_BATCH_MAX)
+#define SEEN_QUEUE_LIMIT (4 * SEEN_BATCH_MAX)
+#define SEEN_WAIT_MS 100
 
 /* Pauses fetching while the threads have enough work queued, while a
  * message is being retried (Redis or Kafka is failing: more messages would
@@ -966,14 +970,12 @@ static void pause_or_resume(struct worker *worker, int pause)
  * partitions resume where the last message handed out left them. */
 static void regulate_fetching(struct worker *worker)
 {
-    int seen = worker_pool_busy(worker->pool, 1);
-    int others = worker_pool_busy(worker->pool, 0) - seen;
+    int others =
+        worker_pool_busy(worker->pool, 0) - worker_pool_busy(worker->pool, 1);
     int retrying = __atomic_load_n(worker->retrying, __ATOMIC_SEQ_CST);
     int limit = worker->config->concurrency;
-    int seen_limit = SEEN_QUEUE_LIMIT;
     int pause = retrying > 0 || worker->database_waiting ||
-                others >= 2 * limit || seen >= 2 * seen_limit ||
-                (worker->paused && (others >= limit || seen >= seen_limit));
+                others >= 2 * limit || (worker->paused && others >= limit);
 
     if (retrying > 0 && !worker->paused_for_retries) {
         log_write(LOG_WARNING, "WORKER",
@@ -1050,6 +1052,9 @@ static void consume(struct worker *worker)
         rd_kafka_message_t *message;
 
         regulate_fetching(worker);
+        /* Fetched messages wait in librdkafka's queue meanwhile, which
+         * queued.max.messages.kbytes bounds. */
+        worker_pool_wait_batched(worker->pool, SEEN_QUEUE_LIMIT, SEEN_WAIT_MS);
         message = rd_kafka_consumer_poll(worker->consumer, 200);
         tend_database(worker);
         rd_kafka_poll(worker->producer, 0);

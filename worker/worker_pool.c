@@ -233,6 +233,23 @@ int worker_pool_busy(struct worker_pool *pool, int batched)
     return busy;
 }
 
+static void wait_until(struct worker_pool *pool, int64_t deadline_ms);
+
+int worker_pool_wait_batched(struct worker_pool *pool, int limit,
+                             int timeout_ms)
+{
+    int64_t deadline_ms = clock_monotonic_ms() + timeout_ms;
+    int below;
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->queued_batched + pool->running_batched >= limit &&
+           clock_monotonic_ms() < deadline_ms)
+        wait_until(pool, deadline_ms);
+    below = pool->queued_batched + pool->running_batched < limit;
+    pthread_mutex_unlock(&pool->lock);
+    return below;
+}
+
 int worker_pool_running(struct worker_pool *pool)
 {
     int running;

@@ -50,6 +50,11 @@ void worker_pool_submit(struct worker_pool *pool, rd_kafka_message_t *message);
  * those of the batched topic. */
 int worker_pool_busy(struct worker_pool *pool, int batched);
 
+/* Waits up to timeout_ms until fewer than limit messages of the batched
+ * topic are queued or being handled. Returns 1 when they are, else 0. */
+int worker_pool_wait_batched(struct worker_pool *pool, int limit,
+                             int timeout_ms);
+
 /* Messages being handled. */
 int worker_pool_running(struct worker_pool *pool);
 
