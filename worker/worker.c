@@ -493,16 +493,10 @@ static enum outcome seen_batch_request_scans(struct worker *worker,
         return OUTCOME_RETRY;
     }
 
-    for (size_t i = 0; i < batch->count; i++) {
-        if (batch->outcomes[i].decision == SEEN_NO_SCAN)
-            continue;
-        log_scan_requested(batch, i);
-        if (batch->outcomes[i].decision == SEEN_NEW_IMAGE &&
-            store_result(worker, &batch->pending[i], "") != OUTCOME_DONE)
-            return OUTCOME_ABANDONED;
-    }
-    /* Without the note a redelivery sends the same request (same id)
-     * again; nothing is lost, so the batch still counts as done. */
+    /* Noted at once, so that a worker killed from here on sends no
+     * request twice; the script already wrote PENDING_SCAN, so nothing is
+     * lost if the result below is then never stored. Without the note a
+     * redelivery sends the same request (same id) again. */
     if (batch->wait_count > 0 &&
         image_state_claims_delivered(worker->state, batch->events,
                                      batch->outcomes, batch->count, errbuf,
@@ -511,6 +505,15 @@ static enum outcome seen_batch_request_scans(struct worker *worker,
                   "%s: a redelivery of these events may request their "
                   "scans again",
                   errbuf);
+
+    for (size_t i = 0; i < batch->count; i++) {
+        if (batch->outcomes[i].decision == SEEN_NO_SCAN)
+            continue;
+        log_scan_requested(batch, i);
+        if (batch->outcomes[i].decision == SEEN_NEW_IMAGE &&
+            store_result(worker, &batch->pending[i], "") != OUTCOME_DONE)
+            return OUTCOME_ABANDONED;
+    }
     return OUTCOME_DONE;
 }
 

@@ -235,26 +235,27 @@ static rd_kafka_t *new_consumer(const char *group)
     return consumer;
 }
 
+static rd_kafka_topic_partition_list_t *all_partitions(rd_kafka_t *consumer,
+                                                       const char *topic);
+
+/* Reads every partition from its start without joining a group, so no
+ * rebalance delays the first message. */
 static int print_requests(int idle_ms)
 {
-    rd_kafka_t *consumer;
-    rd_kafka_topic_partition_list_t *topics =
-        rd_kafka_topic_partition_list_new(1);
-    char topic[256], group[64], id[UUID_TEXT_SIZE];
+    rd_kafka_t *consumer = new_consumer("seen-flood-reader");
+    rd_kafka_topic_partition_list_t *partitions;
+    char topic[256];
     int64_t last_ms = clock_monotonic_ms();
 
-    if (uuid_generate_text(id) != 0)
-        fail("group", "no randomness");
-    snprintf(group, sizeof(group), "seen-flood-%s", id);
-    consumer = new_consumer(group);
     kafka_topic_name(TOPIC_PREFIX, KAFKA_TOPIC_SCAN_REQUESTS, topic,
                      sizeof(topic));
-    rd_kafka_topic_partition_list_add(topics, topic, RD_KAFKA_PARTITION_UA);
-    if (rd_kafka_subscribe(consumer, topics) != RD_KAFKA_RESP_ERR_NO_ERROR)
-        fail("subscribe", topic);
-    rd_kafka_topic_partition_list_destroy(topics);
+    partitions = all_partitions(consumer, topic);
+    for (int i = 0; i < partitions->cnt; i++)
+        partitions->elems[i].offset = RD_KAFKA_OFFSET_BEGINNING;
+    if (rd_kafka_assign(consumer, partitions) != RD_KAFKA_RESP_ERR_NO_ERROR)
+        fail("assign", topic);
+    rd_kafka_topic_partition_list_destroy(partitions);
 
-    /* The first idle period waits out the group join too. */
     while (clock_monotonic_ms() - last_ms < idle_ms) {
         rd_kafka_message_t *message = rd_kafka_consumer_poll(consumer, 200);
         struct scan_request request;
@@ -274,7 +275,6 @@ static int print_requests(int idle_ms)
         }
         rd_kafka_message_destroy(message);
     }
-    rd_kafka_consumer_close(consumer);
     rd_kafka_destroy(consumer);
     return 0;
 }
