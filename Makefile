@@ -158,7 +158,7 @@ test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state $(SEEN_FLOOD)
 bench: deps
 	$(MAKE) BUILD=build/bench \
 		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS) \
-		$(PROGRAMS) $(SEEN_FLOOD))
+		$(PROGRAMS) $(SEEN_FLOOD) $(FAULTS_PUBLISH))
 	OPTFLAGS="$(OPTFLAGS)" tests/bench/run.sh build/bench
 
 # Kills, restarts and failures while scan requests flow; the short form

@@ -15,8 +15,8 @@
  *       IDLE_MS, and prints "ACCOUNT IMAGE REQUEST_ID" per request.
  *   seen-flood committed TOPIC TOTAL TIMEOUT_S
  *       watches group imgassure-workers' committed offsets of TOPIC until
- *       they add up to TOTAL, and prints JSON with the times and counts of
- *       the first and last change seen.
+ *       they add up to TOTAL, and prints JSON with the times (monotonic
+ *       ms) and sums of the first and last change after the watch began.
  *
  * IMGASSURE_BROKERS names the brokers. Nothing here judges the result: the
  * calling script does.
@@ -326,6 +326,10 @@ static int watch_committed(const char *name, long total, int timeout_s)
 
     kafka_topic_name(TOPIC_PREFIX, name, topic, sizeof(topic));
     partitions = all_partitions(consumer, topic);
+    /* Offsets committed before the watch began are not counted as a
+     * change, so that a second run on the same topic times only itself. */
+    sum = committed_sum(consumer, partitions);
+    last = sum > 0 ? sum : 0;
     while (last < total && clock_monotonic_ms() < deadline_ms) {
         nanosleep(&(struct timespec){0, 20 * 1000000L}, NULL);
         sum = committed_sum(consumer, partitions);
