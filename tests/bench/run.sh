@@ -2,9 +2,9 @@
 # Runs the benchmarks that `make bench` prints, after make has built the
 # programs: vulnerability database load, matching per image, layer walk
 # throughput, a rescan from the layer cache and peak memory by image size,
-# each against a baseline measured in the same run; then image-seen events
-# per second of one worker and scans per minute of one and two workers.
-# Prints one line per figure and writes them all to
+# each against a baseline measured in the same run. Then it times the
+# image-seen events per second of one worker and the scans per minute of
+# one and two workers. Prints one line per figure and writes them all to
 # BUILD_DIR/results.json. The scan and worker figures start the embedded
 # broker, redis-server and docker-registry on free loopback ports
 # (dev/stack.sh) and stop them on exit.

@@ -55,7 +55,7 @@ static void fail(const char *what, const char *reason)
     exit(1);
 }
 
-/* Fills event for image number image. The strings live in buffers. */
+/* The texts an event's fields point to. */
 struct event_text {
     char event_id[UUID_TEXT_SIZE];
     char account[32];
@@ -63,6 +63,7 @@ struct event_text {
     char digest[80];
 };
 
+/* Fills event for image number image, with its texts in text. */
 static void build_event(const struct flood *flood, long image,
                         int64_t seen_at_ms, struct event_text *text,
                         struct image_seen *event)
