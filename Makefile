@@ -29,6 +29,7 @@ PRODUCER_LIB_OBJ := $(call obj,$(PRODUCER_LIB_SRC))
 WORKER_LIB_OBJ := $(call obj,$(WORKER_LIB_SRC))
 UNIT_TESTS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_TEST_SRC))
 FAULTS_PUBLISH := $(BUILD)/tests/faults-publish
+SEEN_FLOOD := $(BUILD)/tests/seen-flood
 
 LIBCOMMON := $(BUILD)/libimgassure_common.a
 LIBPRODUCER := $(BUILD)/libimgassure.a
@@ -42,7 +43,7 @@ export IMGASSURE_FIXTURES ?= $(abspath ../shared/fixtures)
 	format format-check help image db bench fuzz fuzz-build test-faults \
 	test-faults-short
 
-all: $(PROGRAMS) $(UNIT_TESTS) $(FAULTS_PUBLISH)
+all: $(PROGRAMS) $(UNIT_TESTS) $(FAULTS_PUBLISH) $(SEEN_FLOOD)
 
 help:
 	@echo "make deps         install the Debian packages (as root)"
@@ -106,6 +107,12 @@ $(FAULTS_PUBLISH): $(BUILD)/tests/faults/publish_requests.o $(LIBPRODUCER) \
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
 
+# The image-seen load of tests/e2e/ingest.sh and make bench.
+$(SEEN_FLOOD): $(BUILD)/tests/e2e/seen_flood.o $(LIBPRODUCER) $(LIBWORKER) \
+		$(LIBCOMMON)
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS_ALL)
+
 # Benchmark programs: each tests/bench/bench_*.c with the shared
 # tests/bench/harness.c, linked like the unit tests but without cmocka.
 BENCH_PROGRAMS = $(patsubst tests/bench/%.c,$(BUILD)/bench/%,\
@@ -137,19 +144,21 @@ test: deps
 test-unit: $(UNIT_TESTS)
 	tests/run-unit.sh $(UNIT_TESTS)
 
-test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state
+test-e2e: $(PROGRAMS) $(BUILD)/tests/test_image_state $(SEEN_FLOOD)
 	tests/dev/test_stack.sh
 	tests/e2e/run.sh
 	tests/e2e/statuses.sh
 	tests/e2e/scan_cli.sh
 	tests/e2e/lifecycle.sh
 	tests/e2e/ondemand.sh
+	tests/e2e/ingest.sh
 
 # Builds apart in build/bench, with the flags of the shipped build, so that
 # other builds in build/ neither race with nor change what is measured.
 bench: deps
 	$(MAKE) BUILD=build/bench \
-		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS))
+		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS) \
+		$(PROGRAMS) $(SEEN_FLOOD) $(FAULTS_PUBLISH))
 	OPTFLAGS="$(OPTFLAGS)" tests/bench/run.sh build/bench
 
 # Kills, restarts and failures while scan requests flow; the short form

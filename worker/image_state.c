@@ -14,6 +14,7 @@
 struct image_state_store {
     char *url;
     redisContext *redis;
+    char seen_sha[41]; /* record_seen's SHA1 once loaded, else "" */
 };
 
 /*
@@ -25,8 +26,9 @@ struct image_state_store {
  * The running time and set take the newest sighting whatever the order
  * of arrival, but the rest of the hash moves only with a newer event. The
  * script stores its scan decision in the hash (claim_event). A redelivered
- * event then gets the same decision again, and any other event reads the
- * status that the claim wrote.
+ * event then gets the same decision again, unless its request was already
+ * delivered (claim_delivered), and any other event reads the status that
+ * the claim wrote.
  */
 static const char record_seen_script[] =
     "local key = KEYS[1]\n"
@@ -65,6 +67,9 @@ static const char record_seen_script[] =
     "  end\n"
     "end\n"
     "if redis.call('HGET', key, 'claim_event') == ARGV[14] then\n"
+    "  if redis.call('HGET', key, 'claim_delivered') then\n"
+    "    return {'NONE', ''}\n"
+    "  end\n"
     "  return {redis.call('HGET', key, 'claim_decision'),"
     " redis.call('HGET', key, 'claim_request_id')}\n"
     "end\n"
@@ -92,7 +97,16 @@ static const char record_seen_script[] =
     "redis.call('HSET', key, 'scan_requested_at_ms', ARGV[12],"
     " 'claim_event', ARGV[14], 'claim_decision', decision,"
     " 'claim_request_id', ARGV[15])\n"
+    "redis.call('HDEL', key, 'claim_delivered')\n"
     "return {decision, ARGV[15]}\n";
+
+/* KEYS: image hash. ARGV: event id. Marks the event's claim delivered,
+ * unless a later claim replaced it. */
+static const char claim_delivered_script[] =
+    "if redis.call('HGET', KEYS[1], 'claim_event') == ARGV[1] then\n"
+    "  redis.call('HSET', KEYS[1], 'claim_delivered', '1')\n"
+    "end\n"
+    "return 1\n";
 
 /*
  * KEYS: image hash, running zset, then a (scan string, waiting zset) pair
@@ -312,68 +326,272 @@ static enum seen_decision parse_decision(const redisReply *reply)
     return SEEN_NO_SCAN;
 }
 
+/* The arguments of one record_seen call, with room for the texts they
+ * point to. */
+struct seen_call {
+    struct script_call call;
+    char key[KEY_SIZE], seen[KEY_SIZE], environments[KEY_SIZE],
+        running[KEY_SIZE], member[KEY_SIZE];
+    char seen_at[24], now[24], interval[24];
+};
+
+static int seen_call_build(struct seen_call *seen_call,
+                           const struct image_seen *event, int64_t now_ms,
+                           int64_t rescan_interval_ms, const char *request_id)
+{
+    const struct image_location *image = &event->image;
+    struct script_call *call = &seen_call->call;
+
+    if (image_state_key(image, seen_call->key, KEY_SIZE) != 0 ||
+        image_state_member(image, seen_call->member, KEY_SIZE) != 0 ||
+        account_key(seen_call->seen, KEY_SIZE, image->account, "seen",
+                    image->environment_id) != 0 ||
+        account_key(seen_call->environments, KEY_SIZE, image->account,
+                    "environments", NULL) != 0 ||
+        account_key(seen_call->running, KEY_SIZE, image->account, "running",
+                    NULL) != 0)
+        return -1;
+    snprintf(seen_call->seen_at, 24, "%" PRId64, event->seen_at_ms);
+    snprintf(seen_call->now, 24, "%" PRId64, now_ms);
+    snprintf(seen_call->interval, 24, "%" PRId64, rescan_interval_ms);
+
+    call_begin(call, record_seen_script);
+    call_text(call, seen_call->key);
+    call_text(call, seen_call->seen);
+    call_text(call, seen_call->environments);
+    call_text(call, IMAGE_STATE_ACCOUNTS_KEY);
+    call_text(call, seen_call->running);
+    call_text(call, seen_call->seen_at);
+    call_text(call, environment_kind_name(image->environment_kind));
+    call_text(call, image->registry);
+    call_text(call, image->repository);
+    call_text(call, image->tag);
+    call_text(call, image_activity_name(event->activity));
+    call_text(call, image->digest);
+    call_text(call, image->platform);
+    call_text(call, image->environment_id);
+    call_text(call, image->account);
+    call_text(call, seen_call->member);
+    call_text(call, seen_call->now);
+    call_text(call, seen_call->interval);
+    call_text(call, event->event_id);
+    call_text(call, request_id);
+    snprintf(call->numkeys, sizeof(call->numkeys), "%d", 5);
+    call->lengths[2] = strlen(call->numkeys);
+    return 0;
+}
+
+static void read_outcome(const redisReply *reply, struct seen_outcome *outcome)
+{
+    memset(outcome, 0, sizeof(*outcome));
+    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+        return;
+    outcome->decision = parse_decision(reply->element[0]);
+    if (reply->element[1]->type == REDIS_REPLY_STRING)
+        snprintf(outcome->request_id, sizeof(outcome->request_id), "%s",
+                 reply->element[1]->str);
+}
+
+/* Loads the record_seen script into Redis's script cache, for EVALSHA. */
+static int load_seen_script(struct image_state_store *store,
+                            redisContext *redis, char *errbuf,
+                            size_t errbuf_size)
+{
+    redisReply *reply =
+        redisCommand(redis, "SCRIPT LOAD %s", record_seen_script);
+
+    if (reply == NULL || reply->type != REDIS_REPLY_STRING ||
+        reply->len != sizeof(store->seen_sha) - 1) {
+        snprintf(errbuf, errbuf_size, "redis script load failed: %s",
+                 reply == NULL                      ? redis->errstr
+                 : reply->type == REDIS_REPLY_ERROR ? reply->str
+                                                    : "unexpected reply");
+        freeReplyObject(reply);
+        return -1;
+    }
+    memcpy(store->seen_sha, reply->str, reply->len + 1);
+    freeReplyObject(reply);
+    return 0;
+}
+
+static int is_noscript(const redisReply *reply)
+{
+    return reply->type == REDIS_REPLY_ERROR &&
+           strncmp(reply->str, "NOSCRIPT", 8) == 0;
+}
+
+/*
+ * Sends the record_seen calls of the events still marked in pending as
+ * one pipeline of EVALSHA, and reads their replies. A call that Redis
+ * answers NOSCRIPT (a restart or SCRIPT FLUSH emptied its cache) stays
+ * pending for the caller to send again after a load. Returns the number
+ * still pending, or -1 with the reason in errbuf.
+ */
+static int
+send_seen_pipeline(struct image_state_store *store, redisContext *redis,
+                   struct seen_call *seen_call, const struct image_seen *events,
+                   const char (*request_ids)[UUID_TEXT_SIZE], size_t count,
+                   int64_t now_ms, int64_t rescan_interval_ms,
+                   unsigned char *pending, struct seen_outcome *outcomes,
+                   char *errbuf, size_t errbuf_size)
+{
+    int still_pending = 0, failed = 0;
+
+    for (size_t i = 0; i < count; i++) {
+        if (!pending[i])
+            continue;
+        if (seen_call_build(seen_call, &events[i], now_ms, rescan_interval_ms,
+                            request_ids[i]) != 0) {
+            snprintf(errbuf, errbuf_size, "image state key too long");
+            return -1;
+        }
+        seen_call->call.argv[0] = "EVALSHA";
+        seen_call->call.lengths[0] = 7;
+        seen_call->call.argv[1] = store->seen_sha;
+        seen_call->call.lengths[1] = strlen(store->seen_sha);
+        if (redisAppendCommandArgv(redis, seen_call->call.argc,
+                                   seen_call->call.argv,
+                                   seen_call->call.lengths) != REDIS_OK) {
+            snprintf(errbuf, errbuf_size, "redis record seen failed: %s",
+                     redis->errstr);
+            return -1;
+        }
+    }
+
+    /* Every reply is read, even after an error, so that the connection
+     * stays in step with its commands. */
+    for (size_t i = 0; i < count; i++) {
+        redisReply *reply = NULL;
+
+        if (!pending[i])
+            continue;
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
+            snprintf(errbuf, errbuf_size, "redis record seen failed: %s",
+                     redis->errstr);
+            return -1;
+        }
+        if (is_noscript(reply)) {
+            still_pending++;
+        } else if (reply->type == REDIS_REPLY_ERROR) {
+            if (!failed)
+                snprintf(errbuf, errbuf_size, "redis record seen failed: %s",
+                         reply->str);
+            failed = 1;
+        } else {
+            read_outcome(reply, &outcomes[i]);
+            pending[i] = 0;
+        }
+        freeReplyObject(reply);
+    }
+    return failed ? -1 : still_pending;
+}
+
+int image_state_record_seen_batch(struct image_state_store *store,
+                                  const struct image_seen *events,
+                                  const char (*request_ids)[UUID_TEXT_SIZE],
+                                  size_t count, int64_t now_ms,
+                                  int64_t rescan_interval_ms,
+                                  struct seen_outcome *outcomes, char *errbuf,
+                                  size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    struct seen_call *seen_call = malloc(sizeof(*seen_call));
+    unsigned char *pending = malloc(count > 0 ? count : 1);
+    int left = -1;
+
+    if (seen_call == NULL || pending == NULL) {
+        snprintf(errbuf, errbuf_size, "out of memory");
+        goto out;
+    }
+    if (redis == NULL)
+        goto out;
+    memset(pending, 1, count);
+    memset(outcomes, 0, count * sizeof(*outcomes));
+
+    /* A reconnect may reach a Redis that lost its script cache: the
+     * NOSCRIPT answers load it once and send those calls again. */
+    for (int attempt = 0; attempt < 2; attempt++) {
+        if (store->seen_sha[0] == '\0' &&
+            load_seen_script(store, redis, errbuf, errbuf_size) != 0)
+            break;
+        left = send_seen_pipeline(store, redis, seen_call, events, request_ids,
+                                  count, now_ms, rescan_interval_ms, pending,
+                                  outcomes, errbuf, errbuf_size);
+        if (left <= 0)
+            break;
+        store->seen_sha[0] = '\0';
+    }
+    if (left > 0)
+        snprintf(errbuf, errbuf_size,
+                 "redis record seen failed: the script cache lost the "
+                 "script again");
+
+out:
+    free(seen_call);
+    free(pending);
+    return left == 0 ? 0 : -1;
+}
+
+int image_state_claims_delivered(struct image_state_store *store,
+                                 const struct image_seen *events,
+                                 const struct seen_outcome *outcomes,
+                                 size_t count, char *errbuf, size_t errbuf_size)
+{
+    redisContext *redis = image_state_redis(store, errbuf, errbuf_size);
+    char key[KEY_SIZE];
+    int sent = 0, failed = 0;
+
+    if (redis == NULL)
+        return -1;
+    for (size_t i = 0; i < count; i++) {
+        if (outcomes[i].decision == SEEN_NO_SCAN)
+            continue;
+        if (image_state_key(&events[i].image, key, sizeof(key)) != 0) {
+            snprintf(errbuf, errbuf_size, "image state key too long");
+            failed = 1;
+            break;
+        }
+        if (redisAppendCommand(redis, "EVAL %s 1 %s %s", claim_delivered_script,
+                               key, events[i].event_id) != REDIS_OK) {
+            failed = 1;
+            break;
+        }
+        sent++;
+    }
+
+    for (int i = 0; i < sent; i++) {
+        redisReply *reply = NULL;
+
+        if (redisGetReply(redis, (void **)&reply) != REDIS_OK) {
+            snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                     redis->errstr);
+            return -1;
+        }
+        if (reply->type == REDIS_REPLY_ERROR && !failed) {
+            snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                     reply->str);
+            failed = 1;
+        }
+        freeReplyObject(reply);
+    }
+    if (failed && redis->err != 0)
+        snprintf(errbuf, errbuf_size, "redis claim delivered failed: %s",
+                 redis->errstr);
+    return failed ? -1 : 0;
+}
+
 int image_state_record_seen(struct image_state_store *store,
                             const struct image_seen *event, int64_t now_ms,
                             int64_t rescan_interval_ms, const char *request_id,
                             struct seen_outcome *outcome, char *errbuf,
                             size_t errbuf_size)
 {
-    const struct image_location *image = &event->image;
-    char key[KEY_SIZE], seen[KEY_SIZE], environments[KEY_SIZE],
-        running[KEY_SIZE], member[KEY_SIZE];
-    char seen_at[24], now[24], interval[24];
-    struct script_call call;
-    redisReply *reply;
+    char request_ids[1][UUID_TEXT_SIZE];
 
-    memset(outcome, 0, sizeof(*outcome));
-    if (image_state_key(image, key, sizeof(key)) != 0 ||
-        image_state_member(image, member, sizeof(member)) != 0 ||
-        account_key(seen, sizeof(seen), image->account, "seen",
-                    image->environment_id) != 0 ||
-        account_key(environments, sizeof(environments), image->account,
-                    "environments", NULL) != 0 ||
-        account_key(running, sizeof(running), image->account, "running",
-                    NULL) != 0) {
-        snprintf(errbuf, errbuf_size, "image state key too long");
-        return -1;
-    }
-    snprintf(seen_at, sizeof(seen_at), "%" PRId64, event->seen_at_ms);
-    snprintf(now, sizeof(now), "%" PRId64, now_ms);
-    snprintf(interval, sizeof(interval), "%" PRId64, rescan_interval_ms);
-
-    call_begin(&call, record_seen_script);
-    call_text(&call, key);
-    call_text(&call, seen);
-    call_text(&call, environments);
-    call_text(&call, IMAGE_STATE_ACCOUNTS_KEY);
-    call_text(&call, running);
-    call_text(&call, seen_at);
-    call_text(&call, environment_kind_name(image->environment_kind));
-    call_text(&call, image->registry);
-    call_text(&call, image->repository);
-    call_text(&call, image->tag);
-    call_text(&call, image_activity_name(event->activity));
-    call_text(&call, image->digest);
-    call_text(&call, image->platform);
-    call_text(&call, image->environment_id);
-    call_text(&call, image->account);
-    call_text(&call, member);
-    call_text(&call, now);
-    call_text(&call, interval);
-    call_text(&call, event->event_id);
-    call_text(&call, request_id);
-
-    reply = call_run(store, &call, 5, "record seen", errbuf, errbuf_size);
-    if (reply == NULL)
-        return -1;
-    if (reply->type == REDIS_REPLY_ARRAY && reply->elements == 2) {
-        outcome->decision = parse_decision(reply->element[0]);
-        if (reply->element[1]->type == REDIS_REPLY_STRING)
-            snprintf(outcome->request_id, sizeof(outcome->request_id), "%s",
-                     reply->element[1]->str);
-    }
-    freeReplyObject(reply);
-    return 0;
+    snprintf(request_ids[0], UUID_TEXT_SIZE, "%s", request_id);
+    return image_state_record_seen_batch(
+        store, event, (const char(*)[UUID_TEXT_SIZE])request_ids, 1, now_ms,
+        rescan_interval_ms, outcome, errbuf, errbuf_size);
 }
 
 void waiting_requests_clear(struct waiting_requests *waiting)

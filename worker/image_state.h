@@ -64,6 +64,34 @@ int image_state_record_seen(struct image_state_store *store,
                             struct seen_outcome *outcome, char *errbuf,
                             size_t errbuf_size);
 
+/*
+ * Records count sightings as image_state_record_seen does, sent to Redis
+ * as one pipeline (EVALSHA, loading the script when Redis lacks it), and
+ * fills outcomes[i] for events[i] with request_ids[i]. Events of one
+ * image are applied in array order. Returns 0, or -1 with the reason in
+ * errbuf when any call fails; each call is safe to repeat, so the caller
+ * retries the whole batch.
+ */
+int image_state_record_seen_batch(struct image_state_store *store,
+                                  const struct image_seen *events,
+                                  const char (*request_ids)[UUID_TEXT_SIZE],
+                                  size_t count, int64_t now_ms,
+                                  int64_t rescan_interval_ms,
+                                  struct seen_outcome *outcomes, char *errbuf,
+                                  size_t errbuf_size);
+
+/*
+ * Notes, for each event whose outcome started a scan, that the scan's
+ * request (and PENDING_SCAN result) reached Kafka, so that a redelivery
+ * of the event gets SEEN_NO_SCAN instead of sending the request again.
+ * Returns 0, or -1 with the reason in errbuf.
+ */
+int image_state_claims_delivered(struct image_state_store *store,
+                                 const struct image_seen *events,
+                                 const struct seen_outcome *outcomes,
+                                 size_t count, char *errbuf,
+                                 size_t errbuf_size);
+
 /* Requests released when a result is shared: encoded ScanRequests of
  * ECS and Fargate images that waited for a scan of the same digest. */
 struct waiting_requests {

@@ -326,119 +326,237 @@ static int prepare_first_scan(struct worker *worker,
     return 0;
 }
 
-static enum outcome request_first_scan(struct worker *worker,
-                                       const struct image_seen *event,
-                                       const char *request_id)
+/* The image-seen events of one batch that reached Redis, and what their
+ * sightings asked for. */
+struct seen_batch {
+    size_t count;
+    int *message_index; /* the batch's message each event came from */
+    struct image_seen *events;
+    char (*request_ids)[UUID_TEXT_SIZE];
+    struct seen_outcome *outcomes;
+    struct scan_request *requests; /* one per event; filled for a scan */
+    struct scan_result *pending;   /* one per event; filled for a new image */
+    struct kafka_delivery *deliveries;
+    struct kafka_delivery **waits;
+    size_t wait_count;
+};
+
+static void seen_batch_free(struct seen_batch *batch, size_t allocated)
 {
-    struct scan_request request;
-    struct scan_result pending;
-    struct kafka_delivery request_delivery, result_delivery;
-    struct kafka_delivery *deliveries[] = {&request_delivery, &result_delivery};
-    enum outcome outcome = OUTCOME_RETRY;
-    char errbuf[512];
-
-    memset(&request, 0, sizeof(request));
-    memset(&pending, 0, sizeof(pending));
-    if (prepare_first_scan(worker, event, request_id, &request, &pending) !=
-        0) {
-        log_write(LOG_ERR, "SCAN", "out of memory preparing a scan request");
-        goto out;
-    }
-    if (produce_request(worker, &request, &request_delivery, errbuf,
-                        sizeof(errbuf)) != 0 ||
-        produce_result(worker, &pending, &result_delivery, errbuf,
-                       sizeof(errbuf)) != 0 ||
-        kafka_wait_deliveries(worker->producer, deliveries, 2,
-                              worker->config->delivery_timeout_ms, errbuf,
-                              sizeof(errbuf)) != 0) {
-        log_write(LOG_ERR, "KAFKA", "scan request for new image failed: %s",
-                  errbuf);
-        goto out;
-    }
-    log_write(LOG_INFO, "SCAN",
-              "new image, scan requested account=%s env=%s image=%s/%s "
-              "request=%s",
-              event->image.account, event->image.environment_id,
-              event->image.registry, event->image.repository,
-              request.request_id);
-    outcome = store_result(worker, &pending, "");
-
-out:
-    scan_request_clear(&request);
-    scan_result_clear(&pending);
-    return outcome;
+    for (size_t i = 0; i < allocated && batch->events != NULL; i++)
+        image_seen_clear(&batch->events[i]);
+    for (size_t i = 0; i < allocated && batch->requests != NULL; i++)
+        scan_request_clear(&batch->requests[i]);
+    for (size_t i = 0; i < allocated && batch->pending != NULL; i++)
+        scan_result_clear(&batch->pending[i]);
+    free(batch->message_index);
+    free(batch->events);
+    free(batch->request_ids);
+    free(batch->outcomes);
+    free(batch->requests);
+    free(batch->pending);
+    free(batch->deliveries);
+    free(batch->waits);
 }
 
-/* Requests a rescan of an image whose last result is older than the
- * rescan interval; its current state stays until the result comes. */
-static enum outcome request_rescan(struct worker *worker,
-                                   const struct image_seen *event,
-                                   const char *request_id)
+static int seen_batch_alloc(struct seen_batch *batch, size_t size)
 {
-    struct scan_request request = {
-        .reason = SCAN_REASON_RESCAN,
-        .attempt = 1,
-        .requested_at_ms = clock_now_ms(),
-    };
-    struct kafka_delivery delivery;
-    struct kafka_delivery *deliveries[] = {&delivery};
-    enum outcome outcome = OUTCOME_RETRY;
+    memset(batch, 0, sizeof(*batch));
+    batch->message_index = calloc(size, sizeof(*batch->message_index));
+    batch->events = calloc(size, sizeof(*batch->events));
+    batch->request_ids = calloc(size, sizeof(*batch->request_ids));
+    batch->outcomes = calloc(size, sizeof(*batch->outcomes));
+    batch->requests = calloc(size, sizeof(*batch->requests));
+    batch->pending = calloc(size, sizeof(*batch->pending));
+    batch->deliveries = calloc(2 * size, sizeof(*batch->deliveries));
+    batch->waits = calloc(2 * size, sizeof(*batch->waits));
+    return batch->message_index && batch->events && batch->request_ids &&
+                   batch->outcomes && batch->requests && batch->pending &&
+                   batch->deliveries && batch->waits
+               ? 0
+               : -1;
+}
+
+/* Decodes the messages still to handle. A malformed one goes to its
+ * dead-letter queue now and is done; the rest join the batch. */
+static void seen_batch_decode(struct worker *worker, struct seen_batch *batch,
+                              rd_kafka_message_t *const *messages, int count,
+                              enum outcome *outcomes)
+{
     char errbuf[512];
 
-    request.request_id = strdup(request_id);
-    if (request.request_id == NULL ||
-        image_location_copy(&request.image, &event->image) != 0)
-        log_write(LOG_ERR, "SCAN", "out of memory preparing a rescan");
-    else if (produce_request(worker, &request, &delivery, errbuf,
-                             sizeof(errbuf)) != 0 ||
-             kafka_wait_deliveries(worker->producer, deliveries, 1,
-                                   worker->config->delivery_timeout_ms, errbuf,
-                                   sizeof(errbuf)) != 0)
-        log_write(LOG_ERR, "KAFKA", "rescan request failed: %s", errbuf);
-    else {
+    for (int i = 0; i < count; i++) {
+        struct image_seen *event = &batch->events[batch->count];
+
+        if (outcomes[i] != OUTCOME_RETRY)
+            continue;
+        if (image_seen_decode(messages[i]->payload, messages[i]->len, event,
+                              errbuf, sizeof(errbuf)) != 0 ||
+            validate_location(&event->image, errbuf, sizeof(errbuf)) != 0) {
+            image_seen_clear(event);
+            memset(event, 0, sizeof(*event));
+            outcomes[i] = send_to_dlq(worker, messages[i], errbuf);
+            continue;
+        }
+        if (uuid_generate_text(batch->request_ids[batch->count]) != 0) {
+            log_write(LOG_ERR, "SCAN", "no randomness for a request id");
+            image_seen_clear(event);
+            memset(event, 0, sizeof(*event));
+            continue;
+        }
+        batch->message_index[batch->count++] = i;
+    }
+}
+
+/* Enqueues the request (and for a new image the PENDING_SCAN result)
+ * that event i's sighting asked for. Returns 0, or -1 with the reason in
+ * errbuf. */
+static int seen_batch_produce(struct worker *worker, struct seen_batch *batch,
+                              size_t i, char *errbuf, size_t errbuf_size)
+{
+    const struct seen_outcome *seen = &batch->outcomes[i];
+    struct scan_request *request = &batch->requests[i];
+    struct kafka_delivery *delivery = &batch->deliveries[batch->wait_count];
+
+    if (seen->decision == SEEN_NEW_IMAGE) {
+        if (prepare_first_scan(worker, &batch->events[i], seen->request_id,
+                               request, &batch->pending[i]) != 0) {
+            snprintf(errbuf, errbuf_size,
+                     "out of memory preparing a scan request");
+            return -1;
+        }
+        if (produce_request(worker, request, delivery, errbuf, errbuf_size) !=
+                0 ||
+            produce_result(worker, &batch->pending[i], delivery + 1, errbuf,
+                           errbuf_size) != 0)
+            return -1;
+        batch->waits[batch->wait_count++] = delivery;
+        batch->waits[batch->wait_count++] = delivery + 1;
+        return 0;
+    }
+
+    request->reason = SCAN_REASON_RESCAN;
+    request->attempt = 1;
+    request->requested_at_ms = clock_now_ms();
+    request->request_id = strdup(seen->request_id);
+    if (request->request_id == NULL ||
+        image_location_copy(&request->image, &batch->events[i].image) != 0) {
+        snprintf(errbuf, errbuf_size, "out of memory preparing a rescan");
+        return -1;
+    }
+    if (produce_request(worker, request, delivery, errbuf, errbuf_size) != 0)
+        return -1;
+    batch->waits[batch->wait_count++] = delivery;
+    return 0;
+}
+
+static void log_scan_requested(const struct seen_batch *batch, size_t i)
+{
+    const struct image_location *image = &batch->events[i].image;
+
+    if (batch->outcomes[i].decision == SEEN_NEW_IMAGE)
+        log_write(LOG_INFO, "SCAN",
+                  "new image, scan requested account=%s env=%s image=%s/%s "
+                  "request=%s",
+                  image->account, image->environment_id, image->registry,
+                  image->repository, batch->outcomes[i].request_id);
+    else
         log_write(LOG_INFO, "SCAN",
                   "last scan older than the rescan interval, rescan "
                   "requested account=%s env=%s request=%s",
-                  event->image.account, event->image.environment_id,
-                  request_id);
-        outcome = OUTCOME_DONE;
-    }
-    scan_request_clear(&request);
-    return outcome;
+                  image->account, image->environment_id,
+                  batch->outcomes[i].request_id);
 }
 
-static enum outcome handle_seen(struct worker *worker,
-                                const rd_kafka_message_t *message)
+/* Sends every scan the batch's sightings asked for, waits for Kafka once,
+ * then stores the PENDING_SCAN results. Returns the batch's outcome. */
+static enum outcome seen_batch_request_scans(struct worker *worker,
+                                             struct seen_batch *batch)
 {
-    struct image_seen event;
-    struct seen_outcome seen;
-    enum outcome outcome = OUTCOME_DONE;
-    char errbuf[512], request_id[UUID_TEXT_SIZE];
+    char errbuf[512];
 
-    memset(&event, 0, sizeof(event));
-    if (image_seen_decode(message->payload, message->len, &event, errbuf,
-                          sizeof(errbuf)) != 0 ||
-        validate_location(&event.image, errbuf, sizeof(errbuf)) != 0) {
-        image_seen_clear(&event);
-        return send_to_dlq(worker, message, errbuf);
+    for (size_t i = 0; i < batch->count; i++) {
+        if (batch->outcomes[i].decision == SEEN_NO_SCAN)
+            continue;
+        if (seen_batch_produce(worker, batch, i, errbuf, sizeof(errbuf)) != 0) {
+            log_write(LOG_ERR, "KAFKA", "scan request failed: %s event=%s",
+                      errbuf, batch->events[i].event_id);
+            return OUTCOME_RETRY;
+        }
+    }
+    if (batch->wait_count > 0 &&
+        kafka_wait_deliveries(worker->producer, batch->waits, batch->wait_count,
+                              worker->config->delivery_timeout_ms, errbuf,
+                              sizeof(errbuf)) != 0) {
+        log_write(LOG_ERR, "KAFKA", "scan requests of %zu events failed: %s",
+                  batch->count, errbuf);
+        return OUTCOME_RETRY;
     }
 
-    if (uuid_generate_text(request_id) != 0) {
-        log_write(LOG_ERR, "SCAN", "no randomness for a request id");
-        outcome = OUTCOME_RETRY;
-    } else if (image_state_record_seen(worker->state, &event, clock_now_ms(),
-                                       worker->config->rescan_interval_s * 1000,
-                                       request_id, &seen, errbuf,
-                                       sizeof(errbuf)) != 0) {
-        log_write(LOG_ERR, "REDIS", "%s event=%s", errbuf, event.event_id);
-        outcome = OUTCOME_RETRY;
-    } else if (seen.decision == SEEN_NEW_IMAGE) {
-        outcome = request_first_scan(worker, &event, seen.request_id);
-    } else if (seen.decision == SEEN_RESCAN) {
-        outcome = request_rescan(worker, &event, seen.request_id);
+    /* Noted at once, so that a worker killed from here on sends no
+     * request twice. The script already wrote PENDING_SCAN, so nothing is
+     * lost if the result below is then never stored.
+     * TODO(Kafka transactions): a worker killed between Kafka's
+     * acknowledgement and this note sends the same requests (same ids)
+     * again on redelivery, and they are scanned twice. Producing them with
+     * the batch's offsets in one transaction would close that gap. */
+    if (batch->wait_count > 0 &&
+        image_state_claims_delivered(worker->state, batch->events,
+                                     batch->outcomes, batch->count, errbuf,
+                                     sizeof(errbuf)) != 0)
+        log_write(LOG_WARNING, "REDIS",
+                  "%s: a redelivery of these events may request their "
+                  "scans again",
+                  errbuf);
+
+    for (size_t i = 0; i < batch->count; i++) {
+        if (batch->outcomes[i].decision == SEEN_NO_SCAN)
+            continue;
+        log_scan_requested(batch, i);
+        if (batch->outcomes[i].decision == SEEN_NEW_IMAGE &&
+            store_result(worker, &batch->pending[i], "") != OUTCOME_DONE)
+            return OUTCOME_ABANDONED;
     }
-    image_seen_clear(&event);
-    return outcome;
+    return OUTCOME_DONE;
+}
+
+/*
+ * Handles the image-seen messages whose outcome is still OUTCOME_RETRY:
+ * one pipeline of sightings in Redis, then their scan requests, delivered
+ * together. Every event's outcome is the batch's, since the batch retries
+ * whole (each step is safe to repeat: a redelivered sighting gets the
+ * decision and request id it got before).
+ */
+static void handle_seen_batch(struct worker *worker,
+                              rd_kafka_message_t *const *messages, int count,
+                              enum outcome *outcomes)
+{
+    struct seen_batch batch;
+    enum outcome outcome = OUTCOME_RETRY;
+    char errbuf[512];
+
+    if (seen_batch_alloc(&batch, (size_t)count) != 0) {
+        log_write(LOG_ERR, "WORKER", "out of memory for %d events", count);
+        seen_batch_free(&batch, 0);
+        return;
+    }
+    seen_batch_decode(worker, &batch, messages, count, outcomes);
+    if (batch.count == 0)
+        goto out;
+
+    if (image_state_record_seen_batch(
+            worker->state, batch.events,
+            (const char(*)[UUID_TEXT_SIZE])batch.request_ids, batch.count,
+            clock_now_ms(), worker->config->rescan_interval_s * 1000,
+            batch.outcomes, errbuf, sizeof(errbuf)) != 0)
+        log_write(LOG_ERR, "REDIS", "%s events=%zu", errbuf, batch.count);
+    else
+        outcome = seen_batch_request_scans(worker, &batch);
+    for (size_t i = 0; i < batch.count; i++)
+        outcomes[batch.message_index[i]] = outcome;
+
+out:
+    seen_batch_free(&batch, (size_t)count);
 }
 
 /* Fills the parts of a result that do not come from the scan itself. */
@@ -717,8 +835,6 @@ static enum outcome handle_request(struct worker *worker,
 static enum outcome handle_message(struct worker *worker,
                                    const rd_kafka_message_t *message)
 {
-    if (is_topic(message, worker->seen_topic))
-        return handle_seen(worker, message);
     if (is_topic(message, worker->requests_topic))
         return handle_request(worker, message);
     return send_to_dlq(worker, message, "message from unexpected topic");
@@ -728,43 +844,86 @@ static enum outcome handle_message(struct worker *worker,
  * may finish meanwhile, but the commit point waits for this one. */
 #define RETRY_NOTICE_INTERVAL_MS 10000
 
-/* Runs on a pool thread. Returns 1 when the message's outcome is
- * delivered, 0 when it was abandoned for redelivery. */
-static int handle_in_thread(void *context, const rd_kafka_message_t *message)
+/* Handles the messages whose outcome is still OUTCOME_RETRY. The pool
+ * batches only image-seen messages; any other comes alone. */
+static void handle_pending(struct worker *worker,
+                           rd_kafka_message_t *const *messages, int count,
+                           enum outcome *outcomes)
+{
+    if (is_topic(messages[0], worker->seen_topic)) {
+        handle_seen_batch(worker, messages, count, outcomes);
+        return;
+    }
+    for (int i = 0; i < count; i++) {
+        if (outcomes[i] == OUTCOME_RETRY)
+            outcomes[i] = handle_message(worker, messages[i]);
+    }
+}
+
+static int count_retries(const enum outcome *outcomes, int count)
+{
+    int retries = 0;
+
+    for (int i = 0; i < count; i++)
+        retries += outcomes[i] == OUTCOME_RETRY;
+    return retries;
+}
+
+/* Runs on a pool thread: marks each message delivered, or leaves it for
+ * redelivery when it was abandoned. */
+static void handle_in_thread(void *context, rd_kafka_message_t *const *messages,
+                             int count, int *delivered)
 {
     struct worker *worker = context;
+    const rd_kafka_message_t *first = messages[0];
     int backoff_ms = RETRY_BACKOFF_FIRST_MS, failures = 0;
     int64_t next_notice_ms = 0;
-    enum outcome outcome;
+    enum outcome *outcomes = malloc((size_t)count * sizeof(*outcomes));
+
+    /* Without memory every message stays unfinished, to be consumed
+     * again after a rebalance or restart. */
+    if (outcomes == NULL) {
+        log_write(LOG_ERR, "WORKER", "out of memory for %d messages", count);
+        return;
+    }
+    for (int i = 0; i < count; i++)
+        outcomes[i] = OUTCOME_RETRY;
 
     log_write(LOG_DEBUG, "WORKER",
-              "message started topic=%s partition=%" PRId32 " offset=%" PRId64,
-              rd_kafka_topic_name(message->rkt), message->partition,
-              message->offset);
-    while ((outcome = handle_message(worker, message)) == OUTCOME_RETRY) {
+              "message started topic=%s partition=%" PRId32 " offset=%" PRId64
+              " count=%d",
+              rd_kafka_topic_name(first->rkt), first->partition, first->offset,
+              count);
+    for (;;) {
+        handle_pending(worker, messages, count, outcomes);
+        if (count_retries(outcomes, count) == 0)
+            break;
         if (failures++ == 0)
             __atomic_add_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
         if (clock_monotonic_ms() >= next_notice_ms) {
             log_write(LOG_WARNING, "WORKER",
-                      "message failed %d times, retrying in %d ms: "
+                      "%d messages failed %d times, retrying in %d ms: "
                       "topic=%s partition=%" PRId32 " offset=%" PRId64,
-                      failures, backoff_ms, rd_kafka_topic_name(message->rkt),
-                      message->partition, message->offset);
+                      count_retries(outcomes, count), failures, backoff_ms,
+                      rd_kafka_topic_name(first->rkt), first->partition,
+                      first->offset);
             next_notice_ms = clock_monotonic_ms() + RETRY_NOTICE_INTERVAL_MS;
         }
-        if (back_off(worker, &backoff_ms) != 0) {
-            outcome = OUTCOME_ABANDONED;
+        if (back_off(worker, &backoff_ms) != 0)
             break;
-        }
     }
     if (failures > 0)
         __atomic_sub_fetch(worker->retrying, 1, __ATOMIC_SEQ_CST);
+
+    for (int i = 0; i < count; i++)
+        delivered[i] = outcomes[i] == OUTCOME_DONE;
     log_write(LOG_DEBUG, "WORKER",
-              "message %s topic=%s partition=%" PRId32 " offset=%" PRId64,
-              outcome == OUTCOME_DONE ? "finished" : "abandoned",
-              rd_kafka_topic_name(message->rkt), message->partition,
-              message->offset);
-    return outcome == OUTCOME_DONE;
+              "message %s topic=%s partition=%" PRId32 " offset=%" PRId64
+              " count=%d",
+              count_retries(outcomes, count) == 0 ? "finished" : "abandoned",
+              rd_kafka_topic_name(first->rkt), first->partition, first->offset,
+              count);
+    free(outcomes);
 }
 
 /* Commits the finished offsets of the selected partitions (see
@@ -802,17 +961,27 @@ static void pause_or_resume(struct worker *worker, int pause)
     worker->paused = pause;
 }
 
+/* Image-seen messages are handled in batches of up to SEEN_BATCH_MAX.
+ * Up to SEEN_QUEUE_LIMIT of them wait in the pool, so that every thread
+ * finds a full batch; past that the loop stops polling for a moment (see
+ * consume) instead of pausing, since a resumed partition waits for a new
+ * fetch while a paused one only waits for the next poll. */
+#define SEEN_BATCH_MAX 500
+#define SEEN_QUEUE_LIMIT (4 * SEEN_BATCH_MAX)
+#define SEEN_WAIT_MS 100
+
 /* Pauses fetching while the threads have enough work queued, while a
  * message is being retried (Redis or Kafka is failing: more messages would
  * only fail too) and while a new database waits to be swapped in. Paused
  * partitions resume where the last message handed out left them. */
 static void regulate_fetching(struct worker *worker)
 {
-    int busy = worker_pool_busy(worker->pool);
+    int others =
+        worker_pool_busy(worker->pool, 0) - worker_pool_busy(worker->pool, 1);
     int retrying = __atomic_load_n(worker->retrying, __ATOMIC_SEQ_CST);
     int limit = worker->config->concurrency;
-    int pause = retrying > 0 || worker->database_waiting || busy >= 2 * limit ||
-                (worker->paused && busy >= limit);
+    int pause = retrying > 0 || worker->database_waiting ||
+                others >= 2 * limit || (worker->paused && others >= limit);
 
     if (retrying > 0 && !worker->paused_for_retries) {
         log_write(LOG_WARNING, "WORKER",
@@ -889,6 +1058,9 @@ static void consume(struct worker *worker)
         rd_kafka_message_t *message;
 
         regulate_fetching(worker);
+        /* Fetched messages wait in librdkafka's queue meanwhile, which
+         * queued.max.messages.kbytes bounds. */
+        worker_pool_wait_batched(worker->pool, SEEN_QUEUE_LIMIT, SEEN_WAIT_MS);
         message = rd_kafka_consumer_poll(worker->consumer, 200);
         tend_database(worker);
         rd_kafka_poll(worker->producer, 0);
@@ -1197,6 +1369,12 @@ static int start_threads(struct worker *worker, char *errbuf,
         status = start_thread_context(worker, i, errbuf, errbuf_size);
         contexts[i] = &worker->threads[i];
     }
+    if (status == 0 && worker_pool_batch(worker->pool, worker->seen_topic,
+                                         SEEN_BATCH_MAX) != 0) {
+        snprintf(errbuf, errbuf_size, "out of memory starting %d threads",
+                 count);
+        status = -1;
+    }
     if (status == 0 &&
         worker_pool_start(worker->pool, handle_in_thread, contexts) != 0) {
         snprintf(errbuf, errbuf_size, "cannot start %d scan threads", count);
@@ -1293,7 +1471,7 @@ static int start(struct worker *worker, char *errbuf, size_t errbuf_size)
  * move to other workers now, not after the session times out. */
 static void stop_consuming(struct worker *worker)
 {
-    int in_flight = worker_pool_busy(worker->pool), abandoned;
+    int in_flight = worker_pool_busy(worker->pool, 0), abandoned;
 
     log_write(LOG_INFO, "WORKER",
               "stopping: fetching stopped, %d messages in flight get up to "

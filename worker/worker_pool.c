@@ -19,7 +19,9 @@ struct pool_thread {
     int started;
     void *context;
     volatile sig_atomic_t abort;
-    rd_kafka_message_t *running; /* NULL while idle */
+    rd_kafka_message_t **running; /* batch_max slots */
+    int *delivered;
+    int running_count; /* 0 while idle */
 };
 
 struct worker_pool {
@@ -30,6 +32,9 @@ struct worker_pool {
     struct queued_message *head, *tail;
     int queued;
     int running;
+    int queued_batched, running_batched;
+    char *batch_topic; /* NULL: every message alone */
+    int batch_max;
     int held;
     int stopping;
     int size;
@@ -51,6 +56,7 @@ struct worker_pool *worker_pool_new(int size, struct offset_tracker *tracker)
     pthread_cond_init(&pool->changed, NULL);
     pool->tracker = tracker;
     pool->size = size;
+    pool->batch_max = 1;
     for (int i = 0; i < size; i++)
         pool->threads[i].pool = pool;
     return pool;
@@ -62,17 +68,69 @@ volatile sig_atomic_t *worker_pool_abort_flag(struct worker_pool *pool,
     return &pool->threads[index].abort;
 }
 
-static rd_kafka_message_t *take(struct worker_pool *pool)
+int worker_pool_batch(struct worker_pool *pool, const char *topic, int max)
 {
-    struct queued_message *first = pool->head;
-    rd_kafka_message_t *message = first->message;
+    pool->batch_topic = strdup(topic);
+    if (pool->batch_topic == NULL)
+        return -1;
+    pool->batch_max = max > 1 ? max : 1;
+    return 0;
+}
 
-    pool->head = first->next;
-    if (pool->head == NULL)
-        pool->tail = NULL;
+static int is_batched(const struct worker_pool *pool,
+                      const rd_kafka_message_t *message)
+{
+    return pool->batch_topic != NULL &&
+           strcmp(rd_kafka_topic_name(message->rkt), pool->batch_topic) == 0;
+}
+
+static int same_partition(const rd_kafka_message_t *a,
+                          const rd_kafka_message_t *b)
+{
+    return a->rkt == b->rkt && a->partition == b->partition;
+}
+
+/* Unlinks the entry after *link (the head when link is NULL). */
+static rd_kafka_message_t *unlink_entry(struct worker_pool *pool,
+                                        struct queued_message *previous)
+{
+    struct queued_message **link =
+        previous != NULL ? &previous->next : &pool->head;
+    struct queued_message *entry = *link;
+    rd_kafka_message_t *message = entry->message;
+
+    *link = entry->next;
+    if (pool->tail == entry)
+        pool->tail = previous;
     pool->queued--;
-    free(first);
+    if (is_batched(pool, message))
+        pool->queued_batched--;
+    free(entry);
     return message;
+}
+
+/* Takes the oldest message and, when its topic is batched, the next
+ * queued messages of its partition, in offset order. A batch keeps to one
+ * partition so that aborting a revoked partition abandons no other's. */
+static void take(struct worker_pool *pool, struct pool_thread *self)
+{
+    rd_kafka_message_t *first = unlink_entry(pool, NULL);
+    struct queued_message *previous = NULL, *entry = pool->head;
+
+    self->running[0] = first;
+    self->running_count = 1;
+    if (!is_batched(pool, first))
+        return;
+    while (entry != NULL && self->running_count < pool->batch_max) {
+        struct queued_message *next = entry->next;
+
+        if (same_partition(entry->message, first))
+            self->running[self->running_count++] = unlink_entry(pool, previous);
+        else
+            previous = entry;
+        entry = next;
+    }
+    pool->running_batched += self->running_count;
 }
 
 static void *thread_main(void *argument)
@@ -86,23 +144,31 @@ static void *thread_main(void *argument)
             pthread_cond_wait(&pool->changed, &pool->lock);
         if (pool->stopping)
             break;
-        self->running = take(pool);
+        take(pool, self);
         self->abort = 0;
-        pool->running++;
+        pool->running += self->running_count;
         pthread_mutex_unlock(&pool->lock);
 
-        rd_kafka_message_t *message = self->running;
-        int delivered = pool->handler(self->context, message);
+        int count = self->running_count;
 
-        if (delivered)
-            offset_tracker_finish(pool->tracker,
-                                  rd_kafka_topic_name(message->rkt),
-                                  message->partition, message->offset);
-        rd_kafka_message_destroy(message);
+        memset(self->delivered, 0, (size_t)count * sizeof(*self->delivered));
+        pool->handler(self->context, self->running, count, self->delivered);
+        for (int i = 0; i < count; i++) {
+            rd_kafka_message_t *message = self->running[i];
+
+            if (self->delivered[i])
+                offset_tracker_finish(pool->tracker,
+                                      rd_kafka_topic_name(message->rkt),
+                                      message->partition, message->offset);
+        }
 
         pthread_mutex_lock(&pool->lock);
-        self->running = NULL;
-        pool->running--;
+        if (is_batched(pool, self->running[0]))
+            pool->running_batched -= count;
+        pool->running -= count;
+        for (int i = 0; i < count; i++)
+            rd_kafka_message_destroy(self->running[i]);
+        self->running_count = 0;
         pthread_cond_broadcast(&pool->changed);
     }
     pthread_mutex_unlock(&pool->lock);
@@ -114,6 +180,14 @@ int worker_pool_start(struct worker_pool *pool, worker_pool_handler handler,
 {
     pool->handler = handler;
     for (int i = 0; i < pool->size; i++) {
+        struct pool_thread *thread = &pool->threads[i];
+
+        thread->running =
+            calloc((size_t)pool->batch_max, sizeof(*thread->running));
+        thread->delivered =
+            calloc((size_t)pool->batch_max, sizeof(*thread->delivered));
+        if (thread->running == NULL || thread->delivered == NULL)
+            return -1;
         pool->threads[i].context = contexts[i];
         if (pthread_create(&pool->threads[i].thread, NULL, thread_main,
                            &pool->threads[i]) != 0)
@@ -142,18 +216,38 @@ void worker_pool_submit(struct worker_pool *pool, rd_kafka_message_t *message)
         pool->head = entry;
     pool->tail = entry;
     pool->queued++;
+    if (is_batched(pool, message))
+        pool->queued_batched++;
     pthread_cond_broadcast(&pool->changed);
     pthread_mutex_unlock(&pool->lock);
 }
 
-int worker_pool_busy(struct worker_pool *pool)
+int worker_pool_busy(struct worker_pool *pool, int batched)
 {
     int busy;
 
     pthread_mutex_lock(&pool->lock);
-    busy = pool->queued + pool->running;
+    busy = batched ? pool->queued_batched + pool->running_batched
+                   : pool->queued + pool->running;
     pthread_mutex_unlock(&pool->lock);
     return busy;
+}
+
+static void wait_until(struct worker_pool *pool, int64_t deadline_ms);
+
+int worker_pool_wait_batched(struct worker_pool *pool, int limit,
+                             int timeout_ms)
+{
+    int64_t deadline_ms = clock_monotonic_ms() + timeout_ms;
+    int below;
+
+    pthread_mutex_lock(&pool->lock);
+    while (pool->queued_batched + pool->running_batched >= limit &&
+           clock_monotonic_ms() < deadline_ms)
+        wait_until(pool, deadline_ms);
+    below = pool->queued_batched + pool->running_batched < limit;
+    pthread_mutex_unlock(&pool->lock);
+    return below;
 }
 
 int worker_pool_running(struct worker_pool *pool)
@@ -194,6 +288,8 @@ static void drop_queued(struct worker_pool *pool, const char *topic,
 
         if (matches(entry->message, topic, partition)) {
             *link = entry->next;
+            if (is_batched(pool, entry->message))
+                pool->queued_batched--;
             rd_kafka_message_destroy(entry->message);
             free(entry);
             pool->queued--;
@@ -205,7 +301,8 @@ static void drop_queued(struct worker_pool *pool, const char *topic,
 }
 
 /* Counts running messages of the partition; with abort set, asks their
- * threads to give up. */
+ * threads to give up. A batch is of one partition, so its first message
+ * speaks for all. */
 static int running_matches(struct worker_pool *pool, const char *topic,
                            int32_t partition, int abort)
 {
@@ -214,10 +311,10 @@ static int running_matches(struct worker_pool *pool, const char *topic,
     for (int i = 0; i < pool->size; i++) {
         struct pool_thread *thread = &pool->threads[i];
 
-        if (thread->running == NULL ||
-            !matches(thread->running, topic, partition))
+        if (thread->running_count == 0 ||
+            !matches(thread->running[0], topic, partition))
             continue;
-        count++;
+        count += thread->running_count;
         if (abort)
             thread->abort = 1;
     }
@@ -280,6 +377,11 @@ void worker_pool_free(struct worker_pool *pool)
     }
     pthread_cond_destroy(&pool->changed);
     pthread_mutex_destroy(&pool->lock);
+    for (int i = 0; i < pool->size; i++) {
+        free(pool->threads[i].running);
+        free(pool->threads[i].delivered);
+    }
+    free(pool->batch_topic);
     free(pool->threads);
     free(pool);
 }

@@ -15,10 +15,13 @@
 #include <librdkafka/rdkafka.h>
 #include <signal.h>
 
-/* Returns 1 when the message's outcome is delivered (commit it), or 0 when
- * it was abandoned and must be consumed again. */
-typedef int (*worker_pool_handler)(void *context,
-                                   const rd_kafka_message_t *message);
+/* Handles count messages of one partition taken together (one, unless
+ * the partition's topic is batched). Sets delivered[i] to 1 when message
+ * i's outcome is delivered (commit it), or 0 when it was abandoned and
+ * must be consumed again. */
+typedef void (*worker_pool_handler)(void *context,
+                                    rd_kafka_message_t *const *messages,
+                                    int count, int *delivered);
 
 struct worker_pool;
 
@@ -29,6 +32,12 @@ struct worker_pool *worker_pool_new(int size, struct offset_tracker *tracker);
 volatile sig_atomic_t *worker_pool_abort_flag(struct worker_pool *pool,
                                               int index);
 
+/* Lets a thread that takes a message of topic also take up to max - 1
+ * more queued messages of the same partition, so that their handling can
+ * share round trips. Call before worker_pool_start; returns 0, or -1
+ * without memory. */
+int worker_pool_batch(struct worker_pool *pool, const char *topic, int max);
+
 /* Starts the threads; contexts[i] goes to thread i's handler calls.
  * Returns 0, or -1 when a thread cannot be created. */
 int worker_pool_start(struct worker_pool *pool, worker_pool_handler handler,
@@ -37,8 +46,14 @@ int worker_pool_start(struct worker_pool *pool, worker_pool_handler handler,
 /* Queues a message; the pool destroys it once handled or dropped. */
 void worker_pool_submit(struct worker_pool *pool, rd_kafka_message_t *message);
 
-/* Messages queued or being handled. */
-int worker_pool_busy(struct worker_pool *pool);
+/* Messages queued or being handled: all of them, or (batched 1) only
+ * those of the batched topic. */
+int worker_pool_busy(struct worker_pool *pool, int batched);
+
+/* Waits up to timeout_ms until fewer than limit messages of the batched
+ * topic are queued or being handled. Returns 1 when they are, else 0. */
+int worker_pool_wait_batched(struct worker_pool *pool, int limit,
+                             int timeout_ms);
 
 /* Messages being handled. */
 int worker_pool_running(struct worker_pool *pool);

@@ -241,6 +241,111 @@ def figure_memory(args):
     write_part(args.out, part)
 
 
+SEEN_GOAL_PER_S = 50000
+
+
+def read_cpu(path):
+    """Read run.sh's CPU file: workers=S, "before/after NAME=S ...", wall=MS.
+
+    Returns (worker seconds, {part: seconds used during the round}, wall s).
+    """
+    before, after, workers, wall = {}, {}, 0.0, 0.0
+    with open(path, encoding="utf-8") as file:
+        for line in file:
+            words = line.split()
+            if not words:
+                continue
+            if words[0] in ("before", "after"):
+                side = before if words[0] == "before" else after
+                for word in words[1:]:
+                    name, _, seconds = word.partition("=")
+                    side[name] = float(seconds)
+            elif words[0].startswith("workers="):
+                workers = float(words[0].split("=", 1)[1])
+            elif words[0].startswith("wall="):
+                wall = float(words[0].split("=", 1)[1]) / 1e3
+    shared = {name: after[name] - before.get(name, 0.0) for name in after}
+    return workers, shared, wall
+
+
+def committed_rate(run):
+    """Messages per second between the first and last commit seen."""
+    seconds = (run["last_ms"] - run["first_ms"]) / 1e3
+    done = run["last_committed"] - run["first_committed"]
+    return (done / seconds if seconds > 0 else 0.0), done, seconds
+
+
+def cpu_text(workers, shared, wall):
+    return "workers %.2f s, redis %.2f s, broker %.2f s, registry %.2f s " \
+        "of CPU in %.1f s" % (workers, shared.get("redis", 0.0),
+                             shared.get("broker", 0.0),
+                             shared.get("registry", 0.0), wall)
+
+
+def figure_ingest(args):
+    run = read_json(args.input)
+    rate, done, seconds = committed_rate(run)
+    with open(args.baseline, encoding="utf-8") as file:
+        text = file.read().split()
+    # "SET: 1063829.88 requests per second, ..."
+    baseline = float(text[1])
+    workers, shared, wall = read_cpu(args.cpu)
+    ratio = rate / baseline
+    part = {
+        "figure": "seen_ingest",
+        "events": run["total"],
+        "images": args.images,
+        "workers": 1,
+        "timed_events": done,
+        "timed_s": seconds,
+        "events_per_s": rate,
+        "goal_events_per_s": ">= %d" % SEEN_GOAL_PER_S,
+        "baseline": "redis-benchmark -t set -P 16 on the same redis-server",
+        "baseline_per_s": baseline,
+        "ratio": ratio,
+        "ratio_meaning": "events per second / baseline SETs per second",
+        "cpu_s": dict(shared, workers=workers),
+        "round_s": wall,
+    }
+    print("seen ingest (%d events, %d images, 1 worker): %.0f events/s vs "
+          "redis-benchmark SET -P 16 %.0f/s -> %.3fx (goal >= %d/s: %s)" %
+          (run["total"], args.images, rate, baseline, ratio, SEEN_GOAL_PER_S,
+           "met" if rate >= SEEN_GOAL_PER_S else "NOT met"))
+    print("seen ingest CPU: %s" % cpu_text(workers, shared, wall))
+    write_part(args.out, part)
+
+
+def figure_scans(args):
+    runs = []
+    for workers, raw, cpu in args.run:
+        run = read_json(raw)
+        rate, done, seconds = committed_rate(run)
+        worker_cpu, shared, wall = read_cpu(cpu)
+        runs.append({
+            "workers": int(workers),
+            "concurrency_each": 2,
+            "requests": args.requests,
+            "timed_scans": done,
+            "timed_s": seconds,
+            "scans_per_min": rate * 60,
+            "cpu_s": dict(shared, workers=worker_cpu),
+            "round_s": wall,
+        })
+        print("worker scans, %s worker(s): %.0f scans/min; %s" %
+              (workers, rate * 60, cpu_text(worker_cpu, shared, wall)))
+    part = {
+        "figure": "worker_scans",
+        "image": "demo, layer cache off (--layer-cache-ttl 0)",
+        "runs": runs,
+        "baseline": "the same requests with 1 worker",
+    }
+    if len(runs) == 2 and runs[0]["scans_per_min"] > 0:
+        part["ratio"] = runs[1]["scans_per_min"] / runs[0]["scans_per_min"]
+        part["ratio_meaning"] = "scans per minute of 2 workers / of 1"
+        print("worker scans: 2 workers / 1 worker -> %.2fx" % part["ratio"])
+    write_part(args.out, part)
+
+
 def figure_skip(args):
     print("%s: skipped: %s" % (args.label, args.reason))
     write_part(args.out, {"figure": args.figure, "input": args.label,
@@ -320,10 +425,26 @@ def main():
     memory.add_argument("--large-label", required=True)
     memory.add_argument("--out", required=True, help="part to write")
 
+    ingest = commands.add_parser("ingest", help="one worker's seen drain")
+    ingest.add_argument("--input", required=True,
+                        help="seen-flood committed's output")
+    ingest.add_argument("--baseline", required=True,
+                        help="redis-benchmark -q's SET line")
+    ingest.add_argument("--cpu", required=True, help="run.sh's CPU file")
+    ingest.add_argument("--images", required=True, type=int)
+    ingest.add_argument("--out", required=True, help="part to write")
+
+    scans = commands.add_parser("scans", help="scan rounds of N workers")
+    scans.add_argument("--run", required=True, action="append", nargs=3,
+                       metavar=("WORKERS", "COMMITTED", "CPU"))
+    scans.add_argument("--requests", required=True, type=int)
+    scans.add_argument("--out", required=True, help="part to write")
+
     skip = commands.add_parser("skip", help="a figure that could not run")
     skip.add_argument("--figure", required=True,
                       choices=["db_load", "match", "layer_walk",
-                               "cached_rescan", "scan_memory"])
+                               "cached_rescan", "scan_memory",
+                               "seen_ingest", "worker_scans"])
     skip.add_argument("--label", required=True, help="the line's name")
     skip.add_argument("--reason", required=True)
     skip.add_argument("--out", required=True)
@@ -335,6 +456,7 @@ def main():
     args = parser.parse_args()
     handlers = {"db": figure_db, "match": figure_match, "layer": figure_layer,
                 "rescan": figure_rescan, "memory": figure_memory,
+                "ingest": figure_ingest, "scans": figure_scans,
                 "skip": figure_skip, "merge": merge}
     handlers[args.command](args)
     sys.stdout.flush()

@@ -2,9 +2,11 @@
 # Runs the benchmarks that `make bench` prints, after make has built the
 # programs: vulnerability database load, matching per image, layer walk
 # throughput, a rescan from the layer cache and peak memory by image size,
-# each against a baseline measured in the same run. Prints one line per
-# figure and writes them all to BUILD_DIR/results.json. The scan figures
-# start redis-server and docker-registry on free loopback ports
+# each against a baseline measured in the same run. Then it times the
+# image-seen events per second of one worker and the scans per minute of
+# one and two workers. Prints one line per figure and writes them all to
+# BUILD_DIR/results.json. The scan and worker figures start the embedded
+# broker, redis-server and docker-registry on free loopback ports
 # (dev/stack.sh) and stop them on exit.
 # Nothing here asserts a time: a program fails only when its work fails.
 set -euo pipefail
@@ -27,6 +29,11 @@ Environment:
   IMGASSURE_BENCH_SMALL_MB  uncompressed size of the small image of the
                             memory figure, in 10^6 bytes (50)
   IMGASSURE_BENCH_LARGE_MB  the same for the large image (5000)
+  IMGASSURE_BENCH_SEEN_EVENTS  image-seen events of the ingest figure
+                            (200000)
+  IMGASSURE_BENCH_SEEN_IMAGES  distinct images among them (5000)
+  IMGASSURE_BENCH_SCANS     scan requests per round of the worker scan
+                            figure (24)
 EOF
 }
 
@@ -47,6 +54,9 @@ packages=${IMGASSURE_BENCH_PACKAGES:-5000}
 layer_mb=${IMGASSURE_BENCH_LAYER_MB:-500}
 small_mb=${IMGASSURE_BENCH_SMALL_MB:-50}
 large_mb=${IMGASSURE_BENCH_LARGE_MB:-5000}
+seen_events=${IMGASSURE_BENCH_SEEN_EVENTS:-200000}
+seen_images=${IMGASSURE_BENCH_SEEN_IMAGES:-5000}
+scan_requests=${IMGASSURE_BENCH_SCANS:-24}
 
 programs=$build/bench
 data=$build/data
@@ -64,14 +74,28 @@ die() {
     exit 1
 }
 
-for program in bench_vulndb bench_match bench_layer_walk bench_scan; do
-    [ -x "$programs/$program" ] ||
-        die "$programs/$program is missing; run make bench"
+for program in bench/bench_vulndb bench/bench_match bench/bench_layer_walk \
+    bench/bench_scan imgassure-worker imgassure-dev-broker tests/seen-flood \
+    tests/faults-publish; do
+    [ -x "$build/$program" ] ||
+        die "$build/$program is missing; run make bench"
 done
 rm -rf "$parts"
 mkdir -p "$data" "$parts"
 stack=$(mktemp -d "${TMPDIR:-/tmp}/imgassure-bench.XXXXXX")
-trap 'dev/stack.sh stop "$stack" > /dev/null 2>&1 || true; rm -rf "$stack"' EXIT
+worker_pids=()
+stop_workers() {
+    local pid
+    for pid in "${worker_pids[@]}"; do
+        kill -TERM "$pid" 2> /dev/null || true
+    done
+    for pid in "${worker_pids[@]}"; do
+        wait "$pid" 2> /dev/null || true
+    done
+    worker_pids=()
+}
+trap 'stop_workers; dev/stack.sh stop "$stack" > /dev/null 2>&1 || true
+rm -rf "$stack"' EXIT
 
 # Installs the Debian package that provides a baseline command when it is
 # missing and this is root. Returns 1, with the reason on stdout, when the
@@ -255,9 +279,10 @@ bench_layer "synthetic-${layer_mb}mb" "$synthetic_layer" \
 # ---- Scans through a registry ------------------------------------------
 
 stack_missing=""
-if ! dev/stack.sh start "$stack" redis registry > "$stack/start.log" 2>&1; then
-    stack_missing="dev/stack.sh could not start redis and docker-registry: \
-$(tail -n 3 "$stack/start.log" | tr '\n' ' ')"
+if ! IMGASSURE_BUILD=$build dev/stack.sh start "$stack" broker redis \
+    registry > "$stack/start.log" 2>&1; then
+    stack_missing="dev/stack.sh could not start the broker, redis and \
+docker-registry: $(tail -n 3 "$stack/start.log" | tr '\n' ' ')"
 fi
 
 if [ -n "$stack_missing" ]; then
@@ -301,6 +326,123 @@ $(tail -n 3 "$stack/memory-$mb.log")"
         --small "$parts/memory-$small_mb.raw" --small-label "${small_mb} MB" \
         --large "$parts/memory-$large_mb.raw" --large-label "${large_mb} MB" \
         --out "$parts/6-memory.json"
+fi
+
+# ---- Workers ---------------------------------------------------------------
+
+# Prints the CPU seconds (user + system) a process has used so far.
+cpu_seconds() {
+    local ticks
+    ticks=$(sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}')
+    awk -v ticks="$ticks" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {printf "%.2f", ticks / hz}'
+}
+
+stack_pid() {
+    cat "$stack/pids/$1.pid"
+}
+
+# Starts a worker with the given arguments; its pid joins worker_pids.
+start_worker() {
+    local name=$1
+    shift
+    "$build/imgassure-worker" --worker-id "bench-$name" \
+        --session-timeout-ms 6000 "$@" 2>> "$stack/worker-$name.log" &
+    worker_pids+=($!)
+}
+
+# Prints "NAME=SECONDS" for the broker, redis and the registry.
+shared_cpu() {
+    local part
+    for part in broker redis registry; do
+        printf '%s=%s ' "$part" "$(cpu_seconds "$(stack_pid "$part")")"
+    done
+}
+
+# Image-seen events per second: every image is known (primed straight in
+# Redis), as in a flood from many nodes that report running images, so
+# no event produces to Kafka. The clock runs from the first commit to the
+# last, which leaves out the worker's start and group join.
+if [ -n "$stack_missing" ]; then
+    "$python" "$report" skip --figure seen_ingest --label "seen ingest" \
+        --reason "$stack_missing" --out "$parts/7-ingest.json"
+elif ! benchmark_missing=$(ensure_command redis-benchmark redis-tools); then
+    "$python" "$report" skip --figure seen_ingest --label "seen ingest" \
+        --reason "$benchmark_missing" --out "$parts/7-ingest.json"
+else
+    # shellcheck source=/dev/null
+    . "$stack/env"
+    redis_port=${IMGASSURE_REDIS_URL##*:}
+    "$build/tests/seen-flood" prime "$IMGASSURE_REDIS_URL" "$seen_images" 50 \
+        "$IMGASSURE_REGISTRY"
+    "$build/tests/seen-flood" publish "$seen_events" "$seen_images" 50 \
+        "$IMGASSURE_REGISTRY"
+    round_started=$(date +%s%N)
+    shared_before=$(shared_cpu)
+    start_worker seen
+    "$build/tests/seen-flood" committed images.seen "$seen_events" 300 \
+        > "$parts/ingest.raw" || die "the worker did not commit every event: \
+$(tail -n 3 "$stack/worker-seen.log")"
+    {
+        echo "workers=$(cpu_seconds "${worker_pids[0]}")"
+        echo "before $shared_before"
+        echo "after $(shared_cpu)"
+        echo "wall=$((($(date +%s%N) - round_started) / 1000000))"
+    } > "$parts/ingest.cpu"
+    stop_workers
+    redis-benchmark -h 127.0.0.1 -p "$redis_port" -t set -n "$seen_events" \
+        -P 16 -q 2> /dev/null | tr '\r' '\n' | grep '^SET: [0-9]' \
+        > "$parts/redis-benchmark.raw"
+    "$python" "$report" ingest --input "$parts/ingest.raw" \
+        --baseline "$parts/redis-benchmark.raw" --cpu "$parts/ingest.cpu" \
+        --images "$seen_images" --out "$parts/7-ingest.json"
+fi
+
+# Scans per minute with one, then two workers (each --concurrency 2)
+# over rounds of the same requests for the demo image. The layer cache is
+# off (--layer-cache-ttl 0), so every scan downloads and walks the layer.
+if [ -n "$stack_missing" ]; then
+    "$python" "$report" skip --figure worker_scans --label "worker scans" \
+        --reason "$stack_missing" --out "$parts/8-scans.json"
+elif [ -z "$demo_layer" ]; then
+    "$python" "$report" skip --figure worker_scans --label "worker scans" \
+        --reason "$demo_blobs not found (make image builds it)" \
+        --out "$parts/8-scans.json"
+else
+    # shellcheck source=/dev/null
+    . "$stack/env"
+    scans_args=()
+    published=0
+    for workers in 1 2; do
+        "$build/tests/faults-publish" "$scan_requests" "bench-$workers" \
+            "$IMGASSURE_REGISTRY/bench/debian:bookworm" > /dev/null
+        published=$((published + scan_requests))
+        round_started=$(date +%s%N)
+        shared_before=$(shared_cpu)
+        for index in $(seq "$workers"); do
+            start_worker "scan-$workers-$index" --layer-cache-ttl 0
+        done
+        "$build/tests/seen-flood" committed scan.requests "$published" 600 \
+            > "$parts/scans-$workers.raw" ||
+            die "the workers did not finish $scan_requests scans: \
+$(tail -n 3 "$stack/worker-scan-$workers-1.log")"
+        cpu=0
+        for pid in "${worker_pids[@]}"; do
+            cpu=$(awk -v a="$cpu" -v b="$(cpu_seconds "$pid")" \
+                'BEGIN {printf "%.2f", a + b}')
+        done
+        {
+            echo "workers=$cpu"
+            echo "before $shared_before"
+            echo "after $(shared_cpu)"
+            echo "wall=$((($(date +%s%N) - round_started) / 1000000))"
+        } > "$parts/scans-$workers.cpu"
+        stop_workers
+        scans_args+=(--run "$workers" "$parts/scans-$workers.raw" \
+            "$parts/scans-$workers.cpu")
+    done
+    "$python" "$report" scans "${scans_args[@]}" --requests "$scan_requests" \
+        --out "$parts/8-scans.json"
 fi
 
 OPTFLAGS=${OPTFLAGS:-} "$python" "$report" merge --out "$build/results.json" \

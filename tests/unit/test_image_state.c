@@ -117,7 +117,7 @@ static char *query(struct image_state_store *store, const char *format, ...)
     reply = redisvCommand(redis, format, args);
     va_end(args);
     assert_non_null(reply);
-    if (reply->type == REDIS_REPLY_STRING)
+    if (reply->type == REDIS_REPLY_STRING || reply->type == REDIS_REPLY_STATUS)
         text = strdup(reply->str);
     else if (reply->type == REDIS_REPLY_INTEGER) {
         text = malloc(32);
@@ -416,6 +416,85 @@ static void taken_scan_is_not_shared_again(void **state)
     assert_field(store, account, "staging", "scanned_from", "prod");
 }
 
+/* A pipeline of sightings of one image, out of time order and with a
+ * redelivered event in it: one scan, the newest time, the same answers
+ * when the whole batch is sent again. */
+static void batch_starts_one_scan_and_keeps_newest(void **state)
+{
+    struct image_state_store *store = store_or_skip(state);
+    const int64_t offsets[] = {5, 1, 9, 3, 5};
+    const char *event_ids[] = {"b-5", "b-1", "b-9", "b-3", "b-5"};
+    struct image_seen events[5];
+    char request_ids[5][UUID_TEXT_SIZE];
+    struct seen_outcome outcomes[5], again[5];
+    char errbuf[256];
+    int scans = 0;
+
+    for (int i = 0; i < 5; i++) {
+        events[i] =
+            sighting(event_ids[i], account, "prod", ENVIRONMENT_KUBERNETES,
+                     ACTIVITY_RUNNING, T0 + offsets[i]);
+        snprintf(request_ids[i], UUID_TEXT_SIZE, "request-%d", i);
+    }
+    assert_int_equal(image_state_record_seen_batch(
+                         store, events,
+                         (const char(*)[UUID_TEXT_SIZE])request_ids, 5, T0,
+                         DAY_MS, outcomes, errbuf, sizeof(errbuf)),
+                     0);
+    for (int i = 0; i < 5; i++)
+        scans += outcomes[i].decision != SEEN_NO_SCAN;
+    assert_int_equal(scans, 2); /* the first event and its redelivery */
+    assert_int_equal(outcomes[0].decision, SEEN_NEW_IMAGE);
+    assert_int_equal(outcomes[4].decision, SEEN_NEW_IMAGE);
+    assert_string_equal(outcomes[4].request_id, "request-0");
+    assert_field(store, account, "prod", "last_seen_ms", "1700000000009");
+    assert_field(store, account, "prod", "last_running_ms", "1700000000009");
+
+    assert_int_equal(image_state_record_seen_batch(
+                         store, events,
+                         (const char(*)[UUID_TEXT_SIZE])request_ids, 5, T0,
+                         DAY_MS, again, errbuf, sizeof(errbuf)),
+                     0);
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(again[i].decision, outcomes[i].decision);
+        assert_string_equal(again[i].request_id, outcomes[i].request_id);
+    }
+
+    /* Once the request is delivered, a redelivery asks for nothing. */
+    assert_int_equal(image_state_claims_delivered(store, events, outcomes, 5,
+                                                  errbuf, sizeof(errbuf)),
+                     0);
+    assert_int_equal(image_state_record_seen_batch(
+                         store, events,
+                         (const char(*)[UUID_TEXT_SIZE])request_ids, 5, T0,
+                         DAY_MS, again, errbuf, sizeof(errbuf)),
+                     0);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(again[i].decision, SEEN_NO_SCAN);
+    assert_field(store, account, "prod", "request_id", "request-0");
+}
+
+/* A Redis that lost its script cache answers NOSCRIPT: the batch loads
+ * the script again and still records every sighting. */
+static void batch_reloads_a_flushed_script(void **state)
+{
+    struct image_state_store *store = store_or_skip(state);
+    struct image_seen first = sighting(
+        "f-1", account, "prod", ENVIRONMENT_KUBERNETES, ACTIVITY_PRESENT, T0);
+    struct image_seen second =
+        sighting("f-2", account, "prod", ENVIRONMENT_KUBERNETES,
+                 ACTIVITY_PRESENT, T0 + 7);
+    char *flushed;
+
+    assert_int_equal(see(store, &first, T0, "request-f1", NULL),
+                     SEEN_NEW_IMAGE);
+    flushed = query(store, "SCRIPT FLUSH");
+    assert_string_equal(flushed != NULL ? flushed : "(nil)", "OK");
+    free(flushed);
+    assert_int_equal(see(store, &second, T0, "request-f2", NULL), SEEN_NO_SCAN);
+    assert_field(store, account, "prod", "last_seen_ms", "1700000000007");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -428,6 +507,8 @@ int main(void)
         cmocka_unit_test(delete_spares_a_changed_image),
         cmocka_unit_test(shared_scan_stays_in_its_account),
         cmocka_unit_test(taken_scan_is_not_shared_again),
+        cmocka_unit_test(batch_starts_one_scan_and_keeps_newest),
+        cmocka_unit_test(batch_reloads_a_flushed_script),
     };
 
     return cmocka_run_group_tests(tests, connect_store, free_store);
