@@ -159,6 +159,7 @@ bench: deps
 	$(MAKE) BUILD=build/bench \
 		$(patsubst $(BUILD)/%,build/bench/%,$(BENCH_PROGRAMS) \
 		$(PROGRAMS) $(SEEN_FLOOD) $(FAULTS_PUBLISH))
+	dev/build-image.sh
 	OPTFLAGS="$(OPTFLAGS)" tests/bench/run.sh build/bench
 
 # Kills, restarts and failures while scan requests flow; the short form
