@@ -52,7 +52,7 @@ struct image_list {
     size_t capacity;
 };
 
-/* What a caller names an image by. digest may be NULL; tag NULL means
+/* The name a caller gives an image. digest may be NULL; tag NULL means
  * "latest", as image_state_key() stores it. */
 struct image_query {
     const char *registry;

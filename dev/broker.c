@@ -481,8 +481,8 @@ static int run_cluster(const struct broker_options *options)
               "created topics prefix=%s partitions=%d replicas=%d",
               options->topic_prefix, options->partitions, replication_factor);
 
-    /* Opened before the bootstrap list appears, so whoever waits for
-     * that list finds the control address too. */
+    /* Opened before the bootstrap list appears, so a process that
+     * waits for that list finds the control address too. */
     if (options->control_file != NULL) {
         control = open_control(options->control_file, errbuf, sizeof(errbuf));
         if (control < 0) {

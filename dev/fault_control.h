@@ -20,7 +20,7 @@
 #include <librdkafka/rdkafka_mock.h>
 #include <stddef.h>
 
-/* Runs one command line against the cluster and writes the answer (no
+/* Runs one command line against the cluster and writes the reply (no
  * newline) into reply. Returns 0 when the command took effect. */
 int fault_control_execute(rd_kafka_mock_cluster_t *cluster, const char *line,
                           char *reply, size_t reply_size);
@@ -29,8 +29,8 @@ int fault_control_execute(rd_kafka_mock_cluster_t *cluster, const char *line,
  * sets *port, or returns -1 with the reason in errbuf. */
 int fault_control_listen(int *port, char *errbuf, size_t errbuf_size);
 
-/* Serves one connection: answers its lines until it closes, it stays
- * silent for a few seconds. */
+/* Serves one connection: replies to each of its lines until the client
+ * closes it or sends nothing for a few seconds. */
 void fault_control_serve(rd_kafka_mock_cluster_t *cluster, int client);
 
 #endif

@@ -1,4 +1,5 @@
-/* What the producer library's files share; not part of imgassure.h. */
+/* Declarations the producer library's files share, not part of
+ * imgassure.h. */
 #ifndef IMGASSURE_PRODUCER_PRIVATE_H
 #define IMGASSURE_PRODUCER_PRIVATE_H
 

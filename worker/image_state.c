@@ -423,7 +423,7 @@ static int is_noscript(const redisReply *reply)
 /*
  * Sends the record_seen calls of the events still marked in pending as
  * one pipeline of EVALSHA, and reads their replies. A call that Redis
- * answers NOSCRIPT (a restart or SCRIPT FLUSH emptied its cache) stays
+ * rejects with NOSCRIPT (a restart or SCRIPT FLUSH emptied its cache) stays
  * pending for the caller to send again after a load. Returns the number
  * still pending, or -1 with the reason in errbuf.
  */
@@ -509,7 +509,7 @@ int image_state_record_seen_batch(struct image_state_store *store,
     memset(outcomes, 0, count * sizeof(*outcomes));
 
     /* A reconnect may reach a Redis that lost its script cache: the
-     * NOSCRIPT answers load it once and send those calls again. */
+     * NOSCRIPT replies load it once and send those calls again. */
     for (int attempt = 0; attempt < 2; attempt++) {
         if (store->seen_sha[0] == '\0' &&
             load_seen_script(store, redis, errbuf, errbuf_size) != 0)

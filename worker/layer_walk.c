@@ -176,7 +176,7 @@ static const char *entry_hardlink(struct archive_entry *entry)
 }
 
 /* Makes a change at walk->path through rootfs_layer_apply(), so that a
- * recorder set on the model sees it. */
+ * recorder set on the model records it. */
 static enum layer_walk_result
 apply(struct walk *walk, enum rootfs_change_kind kind, const char *target)
 {

@@ -100,7 +100,7 @@ static const struct option_spec worker_options[] = {
 
 #define COUNT(array) (sizeof(array) / sizeof((array)[0]))
 
-/* Each thread holds its own Redis connections and a scan's memory. */
+/* Each thread has its own Redis connections and a scan's memory. */
 #define MAX_CONCURRENCY 64
 
 static volatile sig_atomic_t stop_requested;

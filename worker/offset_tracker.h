@@ -1,8 +1,8 @@
 /*
- * Which offsets of each partition may be committed while several messages
- * of it are in flight at once. A partition's commit point is the offset
- * of its oldest message not yet finished: a message finished out of order
- * waits for every earlier one, so a crash never skips an unfinished
+ * Tracking of the offsets of each partition that may be committed while
+ * several messages of it are in flight at once. A partition's commit point is
+ * the offset of its oldest message not yet finished: a message finished out of
+ * order waits for every earlier one, so a crash never skips an unfinished
  * message. A message abandoned (shutdown, revoked partition) stays
  * unfinished, so the commit point never passes it.
  *

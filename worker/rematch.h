@@ -6,8 +6,8 @@
  * packages of each last_scanned result against the new database. Only
  * where the findings changed does it publish and store a new SCANNED
  * result. Workers that start with a database do not walk: their
- * images were matched by whoever loaded that version first, or will be
- * at their next scan.
+ * images were matched by the worker that loaded that version first, or
+ * will be at their next scan.
  */
 #ifndef IMGASSURE_REMATCH_H
 #define IMGASSURE_REMATCH_H

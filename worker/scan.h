@@ -76,8 +76,8 @@ int scan_image_source(const struct scan_options *options,
 
 /*
  * Opens a registry source for ref with the registry settings of options,
- * as scan_image() does. On failure *source is NULL and result says why.
- * Returns 0.
+ * as scan_image() does. On failure *source is NULL and result's detail gives
+ * the reason. Returns 0.
  */
 int scan_open_registry_source(const struct scan_options *options,
                               const struct image_ref *ref,

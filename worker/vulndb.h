@@ -205,7 +205,7 @@ struct vulndb_cve {
 size_t vulndb_find(const struct vulndb *db, const char *ecosystem,
                    const char *name, const struct vulndb_affected **entries);
 
-/* Returns 1 when the database holds an affected entry in ecosystem (for
+/* Returns 1 when the database contains an affected entry in ecosystem (for
  * example "Debian:12"), else 0. A database without the image's ecosystem
  * cannot tell that the image has no vulnerabilities. */
 int vulndb_has_ecosystem(const struct vulndb *db, const char *ecosystem);

@@ -963,9 +963,10 @@ static void pause_or_resume(struct worker *worker, int pause)
 
 /* Image-seen messages are handled in batches of up to SEEN_BATCH_MAX.
  * Up to SEEN_QUEUE_LIMIT of them wait in the pool, so that every thread
- * finds a full batch; past that the loop stops polling for a moment (see
- * consume) instead of pausing, since a resumed partition waits for a new
- * fetch while a paused one only waits for the next poll. */
+ * finds a full batch. Past that the loop stops polling for a moment (see
+ * consume) instead of pausing the partitions, because a resumed partition
+ * waits for a new fetch, while messages already fetched wait only for the
+ * next poll. */
 #define SEEN_BATCH_MAX 500
 #define SEEN_QUEUE_LIMIT (4 * SEEN_BATCH_MAX)
 #define SEEN_WAIT_MS 100

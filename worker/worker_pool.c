@@ -300,9 +300,9 @@ static void drop_queued(struct worker_pool *pool, const char *topic,
     }
 }
 
-/* Counts running messages of the partition; with abort set, asks their
- * threads to give up. A batch is of one partition, so its first message
- * speaks for all. */
+/* Counts running messages of the partition and, with abort set, sets
+ * their threads' abort flags. A batch comes from one partition, so its
+ * first message's partition is that of the whole batch. */
 static int running_matches(struct worker_pool *pool, const char *topic,
                            int32_t partition, int abort)
 {

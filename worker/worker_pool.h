@@ -2,7 +2,7 @@
  * The threads that handle consumed messages, several at a time. The
  * consume loop submits each message; a free thread takes the oldest one,
  * runs the handler with the thread's own context and, when the handler
- * says the message's outcome is delivered, marks its offset finished in
+ * reports the message's outcome as delivered, marks its offset finished in
  * the offset tracker. Each thread has an abort flag the handler's scan and
  * backoff waits watch, so a revoked partition or a shutdown deadline can
  * end its work early.

@@ -137,8 +137,8 @@ test_fail_on_sets_the_exit_code() {
     [ "$status" -eq 2 ] || fail "no SOURCE: exit $status, expected 2"
 }
 
-# A database without the image's ecosystem cannot say the image is clean:
-# the result must say "not matched", and --fail-on must not pass it.
+# A database without the image's ecosystem cannot show that the image is
+# clean, so the result must report "not matched" and --fail-on must fail.
 test_database_without_the_ecosystem_is_not_matched() {
     local status
     status=$(scan_json "oci:$layout" --vuln-db "$fixtures/osv/Alpine")

@@ -5,8 +5,8 @@ It serves GET /token?service=S&scope=repository:NAME:ACTIONS as the
 distribution token specification describes: the caller authenticates with
 HTTP Basic, and gets a JWT signed with RS256 by the key whose certificate
 the registry lists in its rootcertbundle. Wrong or missing credentials get
-401. Each token lives --lifetime seconds, and the reply's expires_in says
-so. Every issued token is logged on stdout, one line each, so a test can
+401. Each token lives --lifetime seconds, which the reply's expires_in
+gives. Every issued token is logged on stdout, one line each, so a test can
 count them.
 
 Usage: token_issuer.py PORT KEY.pem CERT.pem ISSUER SERVICE USER:PASSWORD

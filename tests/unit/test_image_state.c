@@ -417,7 +417,7 @@ static void taken_scan_is_not_shared_again(void **state)
 }
 
 /* A pipeline of sightings of one image, out of time order and with a
- * redelivered event in it: one scan, the newest time, the same answers
+ * redelivered event in it: one scan, the newest time, the same replies
  * when the whole batch is sent again. */
 static void batch_starts_one_scan_and_keeps_newest(void **state)
 {
@@ -460,7 +460,7 @@ static void batch_starts_one_scan_and_keeps_newest(void **state)
         assert_string_equal(again[i].request_id, outcomes[i].request_id);
     }
 
-    /* Once the request is delivered, a redelivery asks for nothing. */
+    /* Once the request is delivered, a redelivery requests no scan. */
     assert_int_equal(image_state_claims_delivered(store, events, outcomes, 5,
                                                   errbuf, sizeof(errbuf)),
                      0);
@@ -474,8 +474,8 @@ static void batch_starts_one_scan_and_keeps_newest(void **state)
     assert_field(store, account, "prod", "request_id", "request-0");
 }
 
-/* A Redis that lost its script cache answers NOSCRIPT: the batch loads
- * the script again and still records every sighting. */
+/* A Redis that lost its script cache replies NOSCRIPT, so the batch
+ * loads the script again and still records every sighting. */
 static void batch_reloads_a_flushed_script(void **state)
 {
     struct image_state_store *store = store_or_skip(state);
